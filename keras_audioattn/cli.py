@@ -1,0 +1,52 @@
+"""The ``audioattn`` command line.
+
+Each sub-command lives in its own module that defines ``add_parser(subparsers)``; the module
+registers a parser whose ``func`` default is called with the parsed arguments. Modules are
+imported lazily so that ``audioattn --version`` does not pay for importing TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from keras_audioattn.version import __version__
+
+# Modules that contribute sub-commands (each has ``add_parser(subparsers)``).
+COMMAND_MODULES = [
+]
+
+
+class UsageError(Exception):
+    """A problem with how a command was called; printed without a traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="audioattn",
+        description="Attention-based audio models: data, training, distillation and export.",
+    )
+    parser.add_argument("--version", action="version", version=f"audioattn {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        result = args.func(args)
+    except (UsageError, ValueError, FileNotFoundError, FileExistsError) as error:
+        print(f"audioattn {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

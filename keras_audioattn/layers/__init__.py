@@ -1,0 +1,1 @@
+"""Keras layers of keras_audioattn (keras.ops only, backend-agnostic)."""
