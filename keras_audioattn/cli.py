@@ -15,6 +15,9 @@ from keras_audioattn.version import __version__
 
 # Modules that contribute sub-commands (each has ``add_parser(subparsers)``).
 COMMAND_MODULES = [
+    "keras_audioattn.data.make_data_cli",
+    "export.cli",
+    "keras_audioattn.distill_cli",
 ]
 
 

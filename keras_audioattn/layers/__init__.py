@@ -1,1 +1,24 @@
 """Keras layers of keras_audioattn (keras.ops only, backend-agnostic)."""
+from keras_audioattn.layers.front_ends import (  # noqa: E402,F401
+    FRONT_END_PRESETS,
+    IntervalMaxPooling,
+    LogMelSpectrogram,
+    PreEmphasis,
+    mel_filterbank,
+)
+from keras_audioattn.layers.attention_lstm import (  # noqa: E402,F401
+    AttentionLSTM,
+    MultimodalAttentionLSTMCell,
+    SemanticAttentionLSTMCell,
+    TemporalAttentionLSTMCell,
+)
+from keras_audioattn.layers.attention_pooling import (  # noqa: E402,F401
+    POOLING_LAYERS,
+    GlobalAttentionPooling,
+    GlobalWeightedRankPooling,
+    TimeFrequencyAveragePooling,
+    TimeFrequencyMaxPooling,
+    TwoStepAttentionPooling,
+    get_pooling,
+)
+from keras_audioattn.layers.classifier_attention import ClassifierAttentionBlock  # noqa: E402,F401

@@ -1,0 +1,149 @@
+"""Benchmark of the Chang et al. 2020 CNN-LSTM students (LSTM 128/64/32/16) as TFLite files.
+
+For each LSTM size: parameters and analytic multiply-accumulates (vs Table 2), .tflite size in
+float32 / dynamic-range / full int8 (``export.to_tflite``), LiteRT latency per 10 s clip with
+one thread, and DCASE 2019 Task 5 micro-AUPRC of the Keras model, the float32 .tflite and the
+int8 .tflite on a held-out part of the built-in synthetic tagging set.
+
+The students are trained here with ``Distiller`` (default setup ``bce``: plain supervised
+training, so the figures are about quantization, not about distillation; ``--setup`` and a
+small teacher (``--teacher-blocks``) give any of the five setups).
+
+    python bench/iusp_students.py --out /tmp/iusp_bench            # prints a Markdown table
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Run as a script, bench/ comes first on sys.path and bench/export.py would shadow the export package.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [os.path.dirname(_HERE)] + [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+
+
+def student_macs(units, frames=998, mel=20, filters=32, k=5, s=2, classes=8):
+    """Multiply-accumulates per clip (conv + LSTM gates + dense), the count behind 'FLOPs'."""
+    t = (frames - k) // s + 1
+    f = (mel - k) // s + 1
+    conv = t * f * filters * k * k
+    lstm = t * 4 * units * (f * filters + units)
+    return conv + lstm + units * classes
+
+
+def teacher_macs(frames=998, mel=64, blocks=((64,), (128,), (256, 256), (512, 512)), dense=(2048, 128), classes=8):
+    total, c_in, t, f = 0, 1, frames, mel
+    for i, block in enumerate(blocks):
+        for c_out in block:
+            total += t * f * 9 * c_in * c_out
+            c_in = c_out
+        if i < len(blocks) - 1:
+            t, f = t // 2, f // 2
+    for units in list(dense) + [classes]:
+        total += c_in * units
+        c_in = units
+    return total
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="/tmp/iusp_bench")
+    parser.add_argument("--units", type=int, nargs="+", default=[128, 64, 32, 16])
+    parser.add_argument("--num-clips", type=int, default=200, help="synthetic tagging clips (10 s)")
+    parser.add_argument("--test-fraction", type=float, default=0.25)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--learning-rate", type=float, default=3e-3)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--setup", default="bce")
+    parser.add_argument("--teacher-blocks", default="[[16], [32], [64]]", help="JSON, for setups with KD")
+    parser.add_argument("--latency-runs", type=int, default=20)
+    parser.add_argument("--calibration-clips", type=int, default=32)
+    args = parser.parse_args(argv)
+
+    import keras
+    import numpy as np
+
+    import export
+    from export.checks import interpreter, run_tflite
+    from keras_audioattn.distillation import Distiller
+    from keras_audioattn.data.synthetic import synthesize
+    from keras_audioattn.metrics import dcase2019_task5_auprc
+    from keras_audioattn.models import CNNLSTMStudent, VGGishTeacher
+
+    os.makedirs(args.out, exist_ok=True)
+    keras.utils.set_random_seed(0)
+    data = synthesize("tagging", args.num_clips, seed=11)
+    x = np.asarray(data.waveforms, np.float32)
+    y = np.asarray(data.targets, np.float32)
+    n_test = int(round(len(x) * args.test_fraction))
+    x_train, y_train, x_test, y_test = x[n_test:], y[n_test:], x[:n_test], y[:n_test]
+    labels = list(data.class_names)
+
+    teacher = VGGishTeacher(num_classes=len(labels), blocks=json.loads(args.teacher_blocks), dense_units=[64],
+                            clip_duration=10.0)
+    if args.setup != "bce":
+        teacher.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
+        teacher.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs, verbose=0)
+
+    rows = []
+    for units in args.units:
+        start = time.perf_counter()
+        student = CNNLSTMStudent(num_classes=len(labels), lstm_units=units, clip_duration=10.0,
+                                 name=f"cnn_lstm_student_{units}")
+        distiller = Distiller.from_setup(args.setup, teacher, student)
+        distiller.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
+        distiller.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs, verbose=0)
+        train_s = time.perf_counter() - start
+        keras_scores = np.asarray(student.predict(x_test, batch_size=16, verbose=0))
+        row = {"units": units, "params": int(student.count_params()), "macs": student_macs(units),
+               "train_s": round(train_s, 1),
+               "auprc_keras": float(dcase2019_task5_auprc(y_test, keras_scores, average="micro"))}
+        for mode in ("float32", "dynamic", "int8"):
+            path = os.path.join(args.out, f"student_lstm{units}_{mode}.tflite")
+            export.to_tflite(student, path, quantization=mode, labels=labels, sample_rate=16000,
+                             representative_data=x_train[:args.calibration_clips], overwrite=True)
+            row[f"size_{mode}"] = os.path.getsize(path)
+            if mode != "dynamic":
+                scores = run_tflite(path, x_test, num_threads=1)["scores"]
+                row[f"auprc_{mode}"] = float(dcase2019_task5_auprc(y_test, scores, average="micro"))
+                row[f"max_abs_diff_{mode}"] = float(np.max(np.abs(scores - keras_scores)))
+            it = interpreter(path, num_threads=1)
+            it.allocate_tensors()
+            inp = it.get_input_details()[0]["index"]
+            clip = x_test[:1]
+            for _ in range(3):
+                it.reset_all_variables()
+                it.set_tensor(inp, clip)
+                it.invoke()
+            times = []
+            for _ in range(args.latency_runs):
+                it.reset_all_variables()
+                it.set_tensor(inp, clip)
+                t0 = time.perf_counter()
+                it.invoke()
+                times.append(time.perf_counter() - t0)
+            row[f"latency_ms_{mode}"] = 1e3 * float(np.median(times))
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump({"args": vars(args), "rows": rows, "teacher_macs": teacher_macs(),
+                   "uptime": os.popen("uptime").read().strip()}, f, indent=2)
+    print(f"\nteacher (paper configuration): {teacher_macs() / 1e9:.2f} GMAC per 10 s clip")
+    print("| LSTM | params | GMAC/clip | float32 KB | dynamic KB | int8 KB | ms float32 | ms dynamic | ms int8 "
+          "| AUPRC Keras | AUPRC float32 | AUPRC int8 | max abs diff int8 |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['units']} | {r['params']:,} | {r['macs'] / 1e9:.3f} | {r['size_float32'] / 1024:.1f} | "
+              f"{r['size_dynamic'] / 1024:.1f} | {r['size_int8'] / 1024:.1f} | {r['latency_ms_float32']:.2f} | "
+              f"{r['latency_ms_dynamic']:.2f} | {r['latency_ms_int8']:.2f} | {r['auprc_keras']:.3f} | "
+              f"{r['auprc_float32']:.3f} | {r['auprc_int8']:.3f} | {r['max_abs_diff_int8']:.3f} |")
+    print(os.popen("uptime").read().strip())
+
+
+if __name__ == "__main__":
+    main()

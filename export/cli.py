@@ -1,0 +1,106 @@
+"""``audioattn export``: a trained Keras model -> TF Serving SavedModel and/or a checked .tflite.
+
+    audioattn export --model run/model.keras --saved-model models/tagger \\
+        --tflite tagger_int8.tflite --quantization int8 --representative train.csv
+
+``--model`` is a ``.keras`` file or a folder holding one (``model.keras`` preferred). Class names
+come from ``--labels`` (a file, one per line or a JSON list), else a ``class_names.txt`` /
+``class_names.json`` / ``labels.txt`` beside the model, else the representative manifest's
+classes when their count matches the model's outputs.
+"""
+
+from __future__ import annotations
+
+import os
+
+LABEL_FILES = ("class_names.txt", "class_names.json", "labels.txt")
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser(
+        "export", help="export a trained model to a TF Serving SavedModel and/or a checked .tflite",
+        description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", required=True, help=".keras file or a folder holding one")
+    parser.add_argument("--saved-model", help="SavedModel base path; writes BASE/<version>/")
+    parser.add_argument("--version", type=int, default=1, help="SavedModel version directory (default 1)")
+    parser.add_argument("--tflite", help="output .tflite path")
+    parser.add_argument("--quantization", default="float32", choices=["float32", "float16", "dynamic", "int8"])
+    parser.add_argument("--representative", help="manifest CSV of calibration clips (required for int8)")
+    parser.add_argument("--front-end", default="float", choices=["float", "int8"],
+                        help="int8 only: keep the front end float (default) or quantize it too")
+    parser.add_argument("--labels", help="class-name file (one per line, or a JSON list)")
+    parser.add_argument("--sample-rate", type=int, help="Hz (default: from the model's front end)")
+    parser.add_argument("--num-samples", type=int, help="TFLite input length for variable-length models")
+    parser.add_argument("--scores-key", help="for dict-output models: the output exported as 'scores'")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def _model_file(path):
+    if os.path.isdir(path):
+        if os.path.exists(os.path.join(path, "saved_model.pb")):
+            raise ValueError(f"{path} is a SavedModel; pass the .keras file the model was trained to")
+        if os.path.isfile(os.path.join(path, "model.keras")):
+            return os.path.join(path, "model.keras")
+        candidates = sorted(f for f in os.listdir(path) if f.endswith(".keras"))
+        if len(candidates) != 1:
+            raise ValueError(f"{path} holds {len(candidates)} .keras files {candidates}; pass one file")
+        return os.path.join(path, candidates[0])
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"model {path} does not exist")
+    if not path.endswith(".keras"):
+        raise ValueError(f"--model must be a .keras file or a folder holding one, got {path}")
+    return path
+
+
+def _labels(args, model_path, num_classes):
+    from keras_audioattn.data.manifest import load_class_names, load_manifest
+
+    if args.labels:
+        return load_class_names(args.labels)
+    folder = os.path.dirname(os.path.abspath(model_path))
+    for name in LABEL_FILES:
+        if os.path.isfile(os.path.join(folder, name)):
+            return load_class_names(os.path.join(folder, name))
+    if args.representative:
+        names = list(load_manifest(args.representative, check_files=False).class_names)
+        if len(names) == num_classes:
+            return names
+    raise ValueError(f"no class names found: pass --labels FILE or put one of {LABEL_FILES} beside the model")
+
+
+def run(args):
+    if not args.saved_model and not args.tflite:
+        raise ValueError("nothing to do: pass --saved-model and/or --tflite")
+    if args.quantization == "int8" and args.tflite and not args.representative:
+        raise ValueError("--quantization int8 needs --representative MANIFEST.csv for calibration")
+    # Refuse before any work when an output exists.
+    if not args.overwrite:
+        for out in filter(None, [args.tflite, args.saved_model and os.path.join(args.saved_model, str(args.version))]):
+            if os.path.exists(out):
+                raise FileExistsError(f"{out} already exists; pass --overwrite")
+    model_path = _model_file(args.model)
+
+    import keras
+
+    import export
+    import keras_audioattn  # noqa: F401  (registers the package's layers for deserialisation)
+
+    model = keras.saving.load_model(model_path)
+    export.common.waveform_input_spec(model)
+    num_classes = int(model.outputs[0].shape[-1]) if not isinstance(model.output, dict) else None
+    labels = _labels(args, model_path, num_classes)
+    sample_rate = export.common.find_sample_rate(model, args.sample_rate)
+    if sample_rate is None:
+        raise ValueError("the model has no sample_rate attribute: pass --sample-rate")
+    if args.saved_model:
+        path = export.to_saved_model(model, args.saved_model, labels, sample_rate, version=args.version,
+                                     scores_key=args.scores_key, overwrite=args.overwrite)
+        print(f"SavedModel: {path}")
+    if args.tflite:
+        path = export.to_tflite(model, args.tflite, args.quantization, representative_data=args.representative,
+                                labels=labels, sample_rate=sample_rate, num_samples=args.num_samples,
+                                front_end=args.front_end, scores_key=args.scores_key, overwrite=args.overwrite)
+        print(f"TFLite ({args.quantization}): {path} ({os.path.getsize(path)} bytes)")
+    return 0

@@ -1,0 +1,114 @@
+"""SavedModel export for TensorFlow Serving.
+
+Layout (what TF Serving's ``--model_base_path`` expects)::
+
+    directory/                  # the model base path, e.g. models/tagger
+      <version>/                # an integer version directory
+        saved_model.pb
+        variables/
+        assets/labels.txt       # one class name per line, in score order
+        assets/audioattn_export.json   # sample rate, input/output names, class count
+
+Signature ``serving_default``: input ``waveform`` float32 ``(batch, samples)`` (``samples`` is
+None when the model accepts any length), outputs ``scores`` plus any extra model outputs under
+the names described in :mod:`export.common`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+import numpy as np
+
+from export.common import (check_output_path, check_signals, find_sample_rate, replace_path,
+                           waveform_input_spec)
+from export.graph import backend_variables, save_module, trace_serving_function
+
+
+def _check_labels(labels, num_classes=None):
+    if labels is None:
+        return None
+    labels = [str(label) for label in labels]
+    if not labels:
+        raise ValueError("labels is empty")
+    if any("\n" in label for label in labels):
+        raise ValueError("labels must not contain newlines")
+    if num_classes is not None and len(labels) != num_classes:
+        raise ValueError(f"{len(labels)} labels for a model with {num_classes} output scores")
+    return labels
+
+
+def to_saved_model(model, directory, labels, sample_rate, version=1, scores_key=None, overwrite=False,
+                   check=True, atol=1e-4):
+    """Writes ``directory/<version>/`` as a TF Serving SavedModel and checks it; returns that path.
+
+    Args:
+      model: a Keras model whose first input is a float32 waveform ``(batch, samples)``.
+      directory: the model base path (created if missing).
+      labels: the class names, in the order of the ``scores`` output (written to
+        ``assets/labels.txt``).
+      sample_rate: the sample rate in Hz the model expects (written to the JSON asset).
+      version: the integer version directory.
+      scores_key: for dict-output models, which output becomes ``scores`` (see
+        :mod:`export.common`).
+      overwrite: replace an existing version directory instead of raising FileExistsError.
+      check: reload the SavedModel and compare its ``scores`` with Keras on silence, noise and a
+        tone (max abs difference <= ``atol``; raises ``export.ExportCheckError`` otherwise).
+    """
+    num_samples = waveform_input_spec(model)
+    sample_rate = find_sample_rate(model, sample_rate)
+    if sample_rate is None:
+        raise ValueError("sample_rate is required")
+    if not isinstance(version, (int, np.integer)) or isinstance(version, bool) or version < 1:
+        raise ValueError(f"version must be a positive integer, got {version!r}")
+    # Refuse now; with overwrite=True the old version is replaced only once the new one is saved.
+    path = check_output_path(os.path.join(os.fspath(directory), str(int(version))), overwrite, remove=False)
+
+    concrete, mapping = trace_serving_function(model, None, num_samples, scores_key=scores_key)
+    num_classes = concrete.structured_outputs["scores"].shape[-1]
+    labels = _check_labels(labels, num_classes)
+    with tempfile.TemporaryDirectory() as tmp:
+        assets = []
+        if labels is not None:
+            assets.append(os.path.join(tmp, "labels.txt"))
+            with open(assets[-1], "w", encoding="utf-8") as f:
+                f.write("\n".join(labels) + "\n")
+        info = {
+            "sample_rate": sample_rate,
+            "num_samples": num_samples,
+            "input": "waveform",
+            "outputs": sorted(concrete.structured_outputs),
+            "scores_key": scores_key,
+            "num_classes": num_classes,
+            "model_name": model.name,
+        }
+        assets.append(os.path.join(tmp, "audioattn_export.json"))
+        with open(assets[-1], "w", encoding="utf-8") as f:
+            json.dump(info, f, indent=1)
+        staging = os.path.join(tmp, "saved_model")
+        save_module(staging, concrete, backend_variables([model]), assets)
+        replace_path(path, staging)
+
+    if check:
+        check_saved_model(path, model, num_samples or sample_rate, sample_rate, mapping, atol=atol)
+    return path
+
+
+def check_saved_model(path, model, num_samples, sample_rate, mapping, atol=1e-4):
+    """Reloads ``path`` and compares every named output with the Keras model on check signals."""
+    import tensorflow as tf
+
+    from export.checks import ExportCheckError, compare_outputs
+    from export.common import name_outputs
+
+    signature = tf.saved_model.load(path).signatures["serving_default"]
+    batch = np.stack(list(check_signals(num_samples, sample_rate).values()))
+    got = {k: v.numpy() for k, v in signature(waveform=tf.constant(batch)).items()}
+    want = {k: np.asarray(v) for k, v in name_outputs(model(batch, training=False), mapping).items()}
+    if set(got) != set(want):
+        raise ExportCheckError(f"SavedModel outputs {sorted(got)} != expected {sorted(want)}")
+    for key in want:
+        compare_outputs(want[key], got[key], atol, f"SavedModel output {key!r}")
+    return got

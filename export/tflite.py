@@ -1,0 +1,322 @@
+"""Checked TFLite export: float32, float16, dynamic-range and full-integer int8.
+
+Every file has one input ``waveform`` float32 ``(1, num_samples)`` and one output ``scores``
+float32 ``(1, num_classes)`` (for multi-output models only the ``scores`` output goes into the
+.tflite: on-device classifiers such as MediaPipe treat every output as a classification head).
+The batch is fixed at 1: that is what on-device runtimes feed, and recurrent layers need it to
+convert to builtin ops. After writing, the file is checked (:func:`check_tflite`): builtin ops
+only, it runs in ``ai_edge_litert``, its scores match the Keras model within the per-mode
+tolerance :data:`TOLERANCES` on silence, white noise, a 440 Hz tone and up to four
+representative clips, and the scores are finite (and inside [0, 1] where Keras' are).
+
+int8: int8 weights and activations, calibrated on ``representative_data``; float32 input and
+output. ``front_end="float"`` (default, chosen by the measurements in docs/export.md) keeps the
+signal-processing front end (LogMelSpectrogram & co.) in float32, followed by one QUANTIZE op
+and the int8 network; ``front_end="int8"`` quantizes everything, including the waveform itself.
+
+Keras 3 LSTMs are exported through ``tf_keras`` twins (:mod:`export.twin`) so that they become the
+fused UNIDIRECTIONAL_SEQUENCE_LSTM op in every mode (required for int8).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+import warnings
+
+import numpy as np
+
+from export.checks import (ExportCheckError, assert_builtin_only, compare_outputs, run_tflite,
+                           tflite_tensor_types)
+from export.common import (SCORES, check_output_path, check_signals, find_sample_rate, fit_length,
+                           front_end_layers, name_outputs, representative_waveforms,
+                           waveform_input_spec)
+from export.graph import backend_variables, save_module, trace_serving_function
+
+QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
+# Max |tflite - keras| on the check signals, relative to max(1, max |keras scores|).
+TOLERANCES = {"float32": 1e-3, "float16": 2e-2, "dynamic": 5e-2, "int8": 0.15}
+_QUANT_OPS = ("QUANTIZE", "DEQUANTIZE")
+# Ops TFLite has no int8 kernels for (complex FFT path): they stay float even in "int8" files.
+_FLOAT_ONLY_OPS = ("RFFT2D", "REAL", "IMAG", "COMPLEX_ABS")
+
+
+def to_tflite(model, path, quantization="float32", representative_data=None, labels=None,
+              sample_rate=None, *, num_samples=None, front_end="float", float_layers=None,
+              scores_key=None, overwrite=False, check=True, metadata=True,
+              max_calibration_examples=200, tolerance=None):
+    """Converts ``model`` to a .tflite at ``path``, checks the file, returns ``path``.
+
+    Args:
+      model: Keras model whose first input is a float32 waveform ``(batch, samples)``.
+      path: output file; an existing file raises FileExistsError unless ``overwrite``.
+      quantization: "float32", "float16" (float16 weights), "dynamic" (int8 weights, float
+        activations) or "int8" (int8 weights and activations).
+      representative_data: calibration waveforms for int8 (required there): an array
+        ``(n, samples)``, a list of arrays, a dataset/iterable of waveforms or
+        ``(waveform, target)`` pairs, or a manifest path. Also used by the check in every mode.
+      labels: class names in score order; embedded as a label file in the TFLite metadata.
+      sample_rate: Hz; defaults to the model's / front end's ``sample_rate``.
+      num_samples: input length for models that accept any length (default: the
+        representative clips' length, else one second).
+      front_end: int8 only -- "float" keeps the front end float32, "int8" quantizes it.
+      float_layers: int8 only -- names of the layers to keep float (default: the front-end layers
+        LogMelSpectrogram, MelSpectrogram, STFTSpectrogram, IntervalMaxPooling, PreEmphasis).
+      scores_key: for dict-output models, the output exported as ``scores``.
+      metadata: embed MediaPipe-readable metadata (needs ``labels`` and a sample rate, and the
+        ``mediapipe`` package; without it a ``.labels.txt`` file is written beside the model).
+      tolerance: override :data:`TOLERANCES` for this mode.
+    """
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(f"quantization must be one of {QUANTIZATIONS}, got {quantization!r}")
+    if front_end not in ("float", "int8"):
+        raise ValueError(f"front_end must be 'float' or 'int8', got {front_end!r}")
+    model_samples = waveform_input_spec(model)
+    sample_rate = find_sample_rate(model, sample_rate)
+    rep = representative_waveforms(representative_data, None, max_calibration_examples, sample_rate)
+    if model_samples is not None:
+        if num_samples is not None and num_samples != model_samples:
+            raise ValueError(f"num_samples={num_samples} but the model input is fixed at {model_samples}")
+        num_samples = model_samples
+    elif num_samples is None:
+        if rep is not None:
+            num_samples = len(rep[0])
+        elif sample_rate is not None:
+            num_samples = sample_rate
+        else:
+            raise ValueError("the model accepts any input length: pass num_samples (or sample_rate "
+                             "or representative_data) to fix the .tflite input length")
+    num_samples = int(num_samples)
+    if rep is not None:
+        rep = [fit_length(w, num_samples) for w in rep]
+    if quantization == "int8" and rep is None:
+        raise ValueError("quantization='int8' needs representative_data (calibration waveforms)")
+
+    from export.twin import lstm_layers, lstm_twins, recurrent_layers
+
+    lstms = lstm_layers(model)
+    others = [layer.name for layer in recurrent_layers(model) if layer not in lstms]
+    if others and quantization == "int8":
+        raise ValueError(
+            f"recurrent layers {others} are not keras.layers.LSTM: they convert to a WHILE loop, and "
+            f"int8 calibration of WHILE loops fails in TFLite. Use quantization='dynamic' or 'float16'.")
+    if metadata and labels is not None and sample_rate is None:
+        raise ValueError("the TFLite metadata needs sample_rate (the model has no sample_rate attribute)")
+    # Only refuse here; an existing file (overwrite=True) is replaced once the new one is ready.
+    path = check_output_path(path, overwrite, remove=False)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        with (lstm_twins(model) if lstms else contextlib.nullcontext([])) as twins:
+            concrete, _ = trace_serving_function(model, 1, num_samples, scores_key=scores_key,
+                                                 only_scores=True)
+        num_classes = concrete.structured_outputs[SCORES].shape[-1]
+        if labels is not None and len(labels) != num_classes:
+            raise ValueError(f"{len(labels)} labels for a model with {num_classes} output scores")
+        if twins:
+            _check_twin_graph(model, concrete, num_samples, sample_rate, scores_key, rep)
+        saved = os.path.join(tmp, "saved_model")
+        save_module(saved, concrete, backend_variables([model] + list(twins)))
+        calibration = None
+        if rep is not None:
+            # Silence and a tone join the calibration clips: deployed models hear both, and
+            # without silence the log-mel floor (log of the offset) falls outside the int8 range.
+            signals = check_signals(num_samples, sample_rate)
+            calibration = list(rep) + [signals["silence"], signals["tone"]]
+        flatbuffer = _convert(saved, quantization, calibration, front_end, model, float_layers,
+                              fused_lstm=bool(twins))
+
+    if twins and quantization != "int8":
+        flatbuffer = _remove_lstm_cell_clip(flatbuffer)
+    if metadata and labels is not None:
+        from export.metadata import add_metadata, metadata_available
+
+        if metadata_available():
+            flatbuffer = add_metadata(flatbuffer, labels, sample_rate, num_samples,
+                                      name=model.name, quantization=quantization)
+        else:
+            warnings.warn("mediapipe is not installed: the .tflite has no metadata; the labels are "
+                          "written beside it (pip install mediapipe to embed them)")
+            with open(os.path.splitext(path)[0] + ".labels.txt", "w", encoding="utf-8") as f:
+                f.write("\n".join(map(str, labels)) + "\n")
+    with open(path + ".tmp", "wb") as f:
+        f.write(flatbuffer)
+    os.replace(path + ".tmp", path)
+    if check:
+        try:
+            check_tflite(path, model, quantization, sample_rate=sample_rate, waveforms=rep,
+                         scores_key=scores_key, tolerance=tolerance, labels=labels)
+        except Exception:
+            os.replace(path, path + ".failed")
+            raise
+    return path
+
+
+def _check_twin_graph(model, concrete, num_samples, sample_rate, scores_key, rep):
+    """The traced twin graph must give the Keras model's scores (float32, before conversion)."""
+    import tensorflow as tf
+
+    from export.common import output_names
+
+    batch = list(check_signals(num_samples, sample_rate).values()) + list((rep or [])[:2])
+    mapping = output_names(model, scores_key)
+    for i, row in enumerate(batch):
+        got = concrete(waveform=tf.constant(row[None]))[SCORES].numpy()
+        want = np.asarray(name_outputs(model(row[None], training=False), mapping)[SCORES])
+        compare_outputs(want, got, 1e-4, f"tf_keras LSTM twin vs Keras on check input {i}")
+
+
+def _remove_lstm_cell_clip(flatbuffer):
+    """Sets the fused LSTM's ``cell_clip`` to 0 (off) in a float .tflite.
+
+    The converter's Keras-LSTM fusion writes ``cell_clip=10``; Keras never clips the cell state.
+    A cell that climbs past 10 and comes back then ends with the wrong sign (see
+    tests/test_export_tflite.py::test_float_lstm_does_not_clip_cell_state). int8 files keep the
+    clip: the int8 kernel stores the cell state in int16 and needs a bounded range.
+    """
+    import flatbuffers
+    from tensorflow.lite.python import schema_py_generated as fb
+
+    model = fb.ModelT.InitFromObj(fb.Model.GetRootAsModel(flatbuffer, 0))
+    changed = False
+    for subgraph in model.subgraphs:
+        for op in subgraph.operators:
+            code = model.operatorCodes[op.opcodeIndex]
+            if max(code.builtinCode, code.deprecatedBuiltinCode) == fb.BuiltinOperator.UNIDIRECTIONAL_SEQUENCE_LSTM:
+                if op.builtinOptions.cellClip:
+                    op.builtinOptions.cellClip = 0.0
+                    changed = True
+    if not changed:
+        return flatbuffer
+    builder = flatbuffers.Builder(len(flatbuffer) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def _converter(saved):
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    return converter
+
+
+def _convert(saved, quantization, rep, front_end, model, float_layers, fused_lstm=False):
+    import tensorflow as tf
+
+    converter = _converter(saved)
+    if quantization == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantization == "dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if fused_lstm:
+            # Measured: the MLIR dynamic-range quantizer leaves the fused LSTM's weights float
+            # (file size unchanged); the previous quantizer makes them int8 (hybrid LSTM kernel).
+            converter.experimental_new_dynamic_range_quantizer = False
+    elif quantization == "int8":
+        def representative_dataset():
+            for w in rep:
+                yield [w[None].astype(np.float32)]
+
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative_dataset
+        layers = front_end_layers(model, float_layers) if front_end == "float" else []
+        if layers:
+            return _int8_with_float_layers(converter, [layer.name for layer in layers])
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.float32
+        converter.inference_output_type = tf.float32
+    return converter.convert()
+
+
+def _int8_with_float_layers(converter, layer_names):
+    """Calibrates, then quantizes everything except the ops traced inside ``layer_names``.
+
+    Uses the converter's calibrate-only mode and the MLIR quantizer's node deny-list (the same
+    mechanism as ``tf.lite.experimental.QuantizationDebugger``'s ``denylisted_nodes``). The ops
+    are identified by the TF name scope of their layer, which the converter keeps in tensor names.
+    """
+    import tensorflow as tf
+    from tensorflow.lite.python import convert as tflite_convert
+
+    from export.checks import interpreter
+
+    converter._experimental_calibrate_only = True  # noqa: SLF001 (documented debugger path)
+    calibrated = converter.convert()
+    it = interpreter(calibrated)
+    details = {d["index"]: d["name"] for d in it.get_tensor_details()}
+    scopes = [re.compile(rf"(^|/){re.escape(name)}(_\d+)?/") for name in layer_names]
+    nodes = []
+    for op in it._get_ops_details():  # noqa: SLF001
+        if not len(op["outputs"]):
+            continue
+        name = details[op["outputs"][0]]
+        parts = [p for p in name.split(";") if p]
+        if parts and all(any(s.search(p) for s in scopes) for p in parts):
+            nodes.append(name)
+    if not nodes:
+        raise ExportCheckError(f"could not find the ops of the float layers {layer_names} in the graph")
+    quantized = tflite_convert.mlir_quantize(
+        calibrated, disable_per_channel=False, fully_quantize=False,
+        input_data_type=tf.float32, output_data_type=tf.float32, denylisted_nodes=nodes)
+    _assert_int8_after_front_end(quantized)
+    return quantized
+
+
+def _assert_int8_after_front_end(flatbuffer):
+    """After the first QUANTIZE, every compute op must produce int8 (the network is integer)."""
+    types = tflite_tensor_types(flatbuffer)
+    names = [t[0] for t in types]
+    if "QUANTIZE" not in names:
+        raise ExportCheckError("int8 conversion produced no QUANTIZE op: the network stayed float")
+    start = names.index("QUANTIZE")
+    float_ops = [(op, dtype) for op, dtype in types[start:-1]
+                 if op not in _QUANT_OPS + _FLOAT_ONLY_OPS and dtype.startswith("float")]
+    if float_ops:
+        raise ExportCheckError(f"ops left in float inside the int8 network: {float_ops}")
+
+
+def check_tflite(path, model, quantization, sample_rate=None, waveforms=None, scores_key=None,
+                 tolerance=None, labels=None):
+    """Re-checks a written .tflite; returns a report dict (ops, max error per check input).
+
+    Raises ExportCheckError when: a non-builtin op is present; an int8 file is not int8 after its
+    float front end; scores are non-finite, out of [0, 1] where Keras' are inside, or further from
+    Keras than the tolerance.
+    """
+    from export.common import output_names
+
+    ops = assert_builtin_only(path)
+    if quantization == "int8":
+        _assert_int8_after_front_end(open(path, "rb").read())
+    num_samples = _input_samples(path)
+    signals = check_signals(num_samples, sample_rate)
+    inputs = dict(signals)
+    for i, w in enumerate((waveforms or [])[:4]):
+        inputs[f"representative_{i}"] = fit_length(w, num_samples)
+    batch = np.stack(list(inputs.values()))
+    got = run_tflite(path, batch)
+    if set(got) != {SCORES}:
+        got = {SCORES: next(iter(got.values()))} if len(got) == 1 else got
+    want = np.asarray(name_outputs(model(batch, training=False), output_names(model, scores_key))[SCORES])
+    scale = max(1.0, float(np.max(np.abs(want))))
+    atol = (tolerance if tolerance is not None else TOLERANCES[quantization]) * scale
+    errors = {}
+    for i, key in enumerate(inputs):
+        errors[key] = compare_outputs(want[i], got[SCORES][i], atol, f"{quantization} .tflite on {key}")
+    if np.all((want >= 0) & (want <= 1)):
+        if np.any(got[SCORES] < -atol) or np.any(got[SCORES] > 1 + atol):
+            raise ExportCheckError(f"{quantization} .tflite scores leave [0, 1]")
+    if labels is not None and len(labels) != want.shape[-1]:
+        raise ExportCheckError(f"{len(labels)} labels for {want.shape[-1]} scores")
+    return {"ops": ops, "max_abs_error": errors, "tolerance": atol, "num_samples": num_samples,
+            "size_bytes": os.path.getsize(path)}
+
+
+def _input_samples(path):
+    from export.checks import interpreter
+
+    shape = interpreter(path).get_input_details()[0]["shape"]
+    return int(shape[-1])

@@ -1,0 +1,165 @@
+"""AttentionLSTMClassifier (Zhang et al. 2018, §3): model checks, recording-level prediction, export."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from keras_audioattn.models import AttentionLSTMClassifier, predict_recording
+from keras_audioattn.models.attention_lstm_classifier import PAPER_PRESETS, from_preset, split_into_clips
+from tests.helpers import assert_overfits, assert_tflite_builtin_only, run_model_test, run_tflite
+
+SR = 8000
+SMALL = dict(units=8, attention_size=4, num_clusters=4, hidden_units=(8,), sample_rate=SR, clip_duration=0.5)
+
+
+def _waves(n, seconds=0.5, seed=0):
+    return (0.1 * np.random.default_rng(seed).normal(size=(n, int(SR * seconds)))).astype("float32")
+
+
+def test_waveform_model_standard_checks(tmp_path):
+    model = AttentionLSTMClassifier(3, variant="ta_sa", **SMALL)
+    assert model.input_shape == (None, 4000)
+    assert model.output_shape == (None, 3)
+    x = _waves(2)
+    run_model_test(model, x, tmp_path)
+    probs = keras.ops.convert_to_numpy(model(x))
+    np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-5)
+
+
+# TA+SA is covered with the waveform front end above, TA by the attention test below; every
+# cell's own .keras round trip is in test_attention_lstm.py.
+@pytest.mark.parametrize("variant", ["vanilla", "sa"])
+def test_variants_on_log_mel_input(variant, tmp_path):
+    model = AttentionLSTMClassifier(3, variant=variant, include_front_end=False, num_mel_bins=6, dropout=0.5,
+                                    **{k: v for k, v in SMALL.items() if k not in ("sample_rate", "clip_duration")})
+    x = np.random.default_rng(1).normal(size=(2, 7, 6)).astype("float32")
+    run_model_test(model, x, tmp_path)
+    assert model.get_layer("attention_lstm").emits_attention == (variant in ("ta", "ta_sa"))
+
+
+def test_l2_on_kernels_and_embedding_output():
+    model = AttentionLSTMClassifier(3, variant="ta", include_front_end=False, num_mel_bins=6, **{
+        k: v for k, v in SMALL.items() if k not in ("sample_rate", "clip_duration")})
+    # LSTM input + recurrent kernels, TA bilinear kernels (x and h), hidden dense, output dense.
+    assert len(model.losses) == 6
+    assert len(AttentionLSTMClassifier(3, variant="ta", l2=0.0, **SMALL).losses) == 0
+    embedder = AttentionLSTMClassifier(None, include_top=False, **SMALL)
+    assert embedder.output_shape == (None, 8)
+
+
+def test_tiny_model_overfits_a_tiny_batch():
+    x = np.random.default_rng(2).normal(size=(4, 8, 6)).astype("float32")
+    y = keras.utils.to_categorical([0, 1, 2, 1], 3)
+    model = AttentionLSTMClassifier(3, variant="ta_sa", include_front_end=False, num_mel_bins=6, l2=0.0,
+                                    units=16, attention_size=4, num_clusters=4, hidden_units=(16,))
+    # 40 Adam steps on the same 4 examples, run as 4 epochs of 10 identical batches: every
+    # epoch of `fit` costs fixed overhead, the steps themselves are cheap.
+    assert_overfits(model, np.tile(x, (10, 1, 1)), np.tile(y, (10, 1)), epochs=4, batch_size=4,
+                    max_final_ratio=0.1, loss="categorical_crossentropy")
+
+
+def test_attention_weights_of_a_clip():
+    model = AttentionLSTMClassifier(3, variant="ta", **SMALL)
+    alpha = keras.ops.convert_to_numpy(model.attention_weights(_waves(2)))
+    assert alpha.shape == (2, 1 + (4000 - 1024) // 220)
+    np.testing.assert_allclose(alpha.sum(-1), 1.0, atol=1e-5)
+    with pytest.raises(ValueError, match="no temporal attention"):
+        AttentionLSTMClassifier(3, variant="sa", **SMALL).attention_weights(_waves(1))
+
+
+def test_split_into_clips_covers_the_recording():
+    w = np.arange(10, dtype="float32")
+    clips = split_into_clips(w, 4, 2)
+    np.testing.assert_array_equal(clips, [[0, 1, 2, 3], [2, 3, 4, 5], [4, 5, 6, 7], [6, 7, 8, 9]])
+    clips = split_into_clips(np.arange(11, dtype="float32"), 4, 2)
+    np.testing.assert_array_equal(clips[-1], [7, 8, 9, 10])  # tail clip aligned with the end
+    assert clips.shape == (5, 4)
+    np.testing.assert_array_equal(split_into_clips(np.ones(3, "float32"), 4, 2), [[1, 1, 1, 0]])
+    with pytest.raises(ValueError, match="1-D"):
+        split_into_clips(np.zeros((2, 4)), 4, 2)
+
+
+def test_predict_recording_averages_half_overlapping_clips():
+    model = AttentionLSTMClassifier(3, variant="ta_sa", **SMALL)
+    recording = _waves(1, seconds=1.6, seed=3)[0]  # 12800 samples; clips of 4000 every 2000
+    got = model.predict_recording(recording)
+    starts = [0, 2000, 4000, 6000, 8000, 8800]
+    want = keras.ops.convert_to_numpy(model(np.stack([recording[s:s + 4000] for s in starts]))).mean(axis=0)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    assert got.shape == (3,)
+    several = predict_recording(model, [recording, recording[:1000]], sample_rate=SR)
+    assert several.shape == (2, 3)
+    np.testing.assert_allclose(several[0], got, atol=1e-5)
+    short = keras.ops.convert_to_numpy(model(np.pad(recording[:1000], (0, 3000))[None]))[0]
+    np.testing.assert_allclose(several[1], short, atol=1e-5)
+    with pytest.raises(ValueError, match="sample rate"):
+        model.predict_recording(recording, sample_rate=16000)
+    with pytest.raises(ValueError, match="overlap"):
+        model.predict_recording(recording, overlap=1.0)
+
+
+def test_paper_presets_and_defaults():
+    assert set(PAPER_PRESETS) == {f"zhang2018-{v}{d}" for v in ("ta-sa", "ta", "sa", "vanilla")
+                                  for d in ("", "-dcase2016")}
+    for preset in PAPER_PRESETS.values():
+        assert set(preset) == {"model", "training", "data", "paper"}
+        assert preset["training"]["optimizer"] == "adam" and preset["training"]["learning_rate"] == 1e-3
+        assert preset["training"]["epochs"] == 100 and preset["model"]["l2"] == 1e-4
+    assert PAPER_PRESETS["zhang2018-ta-sa-dcase2016"]["model"]["dropout"] == 0.5
+    model = from_preset("zhang2018-ta-sa")  # LITIS Rouen: 22.05 kHz, 19 classes
+    assert model.input_shape == (None, 22050)
+    assert model.output_shape == (None, 19)
+    assert model.get_layer("log_mel").compute_output_shape((None, 22050)) == (None, 96, 64)
+    assert model.get_layer("attention_lstm").count_params() == 98564
+    default = AttentionLSTMClassifier(15)
+    assert default.variant == "ta_sa" and default.units == 128 and default.hidden_units == (128, 128)
+
+
+def test_bad_arguments_raise_clear_errors():
+    with pytest.raises(ValueError, match="variant"):
+        AttentionLSTMClassifier(3, variant="gru")
+    with pytest.raises(ValueError, match="num_classes"):
+        AttentionLSTMClassifier(0)
+    with pytest.raises(ValueError, match="dropout"):
+        AttentionLSTMClassifier(3, dropout=1.5)
+    with pytest.raises(ValueError, match="shorter than one STFT frame"):
+        AttentionLSTMClassifier(3, sample_rate=SR, clip_duration=0.05)
+    with pytest.raises(ValueError, match="preset"):
+        from_preset("zhang2019")
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    import export
+
+    keras.utils.set_random_seed(7)
+    model = AttentionLSTMClassifier(3, variant="ta_sa", **SMALL)
+    out = tmp_path_factory.mktemp("zhang_export")
+    labels = ["bus", "park", "office"]
+    saved = export.to_saved_model(model, str(out / "saved_model"), labels=labels, sample_rate=SR)
+    tflite = {q: export.to_tflite(model, str(out / f"zhang_{q}.tflite"), quantization=q, labels=labels)
+              for q in ("float32", "dynamic")}
+    return model, saved, tflite
+
+
+def test_saved_model_export_matches_keras(exported):
+    import tensorflow as tf
+
+    model, saved, _ = exported
+    x = _waves(2, seed=4)
+    serve = tf.saved_model.load(saved).signatures["serving_default"]
+    got = serve(waveform=tf.constant(x))["scores"].numpy()
+    np.testing.assert_allclose(got, keras.ops.convert_to_numpy(model(x)), atol=1e-5)
+
+
+@pytest.mark.parametrize("quantization,atol", [("float32", 1e-4), ("dynamic", 0.05)])
+def test_tflite_export_builtin_ops_and_matches_keras(exported, quantization, atol):
+    model, _, tflite = exported
+    ops = assert_tflite_builtin_only(tflite[quantization])
+    assert "WHILE" in ops  # the recurrence stays a loop (fixed batch 1), not unrolled
+    x = _waves(1, seed=5)
+    got = run_tflite(tflite[quantization], x)[0]
+    np.testing.assert_allclose(got.reshape(1, -1), keras.ops.convert_to_numpy(model(x)), atol=atol)
+    assert os.path.getsize(tflite[quantization]) > 0
