@@ -339,6 +339,29 @@ def test_front_ends_convert_to_builtin_tflite_and_match(chained_front_ends, tmp_
                                keras.ops.convert_to_numpy(model(longer)["fft"]), atol=1e-4)
 
 
+@pytest.mark.parametrize("preset, center", [("chang2020_student", False), ("chang2020_student", True),
+                                            ("deshmukh2020", False)])
+def test_fixed_length_framing_uses_slices_not_a_gather_index(preset, center, tmp_path):
+    """A known input length frames with strided slices (no (frames, m) int32 gather index stored
+    in the .tflite); it equals the ops.stft path that unknown lengths take."""
+    import tensorflow as tf
+
+    layer = LogMelSpectrogram.from_preset(preset, center=center)
+    samples = int(layer.sample_rate * 2.0) + 37  # not a whole number of hops
+    x = _test_signal(2, samples, layer.sample_rate, seed=3)
+    assert layer._subframes(samples + (layer.frame_length if center else 0)) is not None
+    fixed = keras.ops.convert_to_numpy(layer(x))
+    dynamic = tf.function(layer, input_signature=[tf.TensorSpec((None, None), tf.float32)])(x).numpy()
+    assert fixed.shape == dynamic.shape == (2, layer.num_frames(samples), layer.num_mel_bins)
+    np.testing.assert_allclose(fixed, dynamic, atol=1e-4)
+
+    wave = keras.Input((samples,), batch_size=1, name="waveform")
+    tflite = _convert(keras.Model(wave, layer(wave)), tmp_path, "float32")
+    ops_used = assert_tflite_builtin_only(tflite)
+    assert "GATHER" not in ops_used and "STRIDED_SLICE" in ops_used
+    np.testing.assert_allclose(run_tflite(tflite, x[:1])[0], fixed[:1], atol=1e-4)
+
+
 @pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated")
 def test_log_mel_stays_float_inside_int8_model(tmp_path):
     """Full-int8 network with the log-mel front end kept in float (DESIGN.md: int8 log-mel values

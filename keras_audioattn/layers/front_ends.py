@@ -39,6 +39,8 @@ __all__ = [
 _WINDOWS = ("hann", "hamming", "rectangular")
 _MEL_SCALES = ("slaney", "htk")
 _STFT_IMPLEMENTATIONS = ("auto", "fft", "dft")
+# Slice-based framing (see LogMelSpectrogram._subframes) up to this many sub-frames per frame.
+_MAX_FRAMING_SLICES = 16
 _MEL_PROJECTIONS = ("sparse", "dense")
 
 
@@ -131,6 +133,12 @@ FRONT_END_PRESETS = {
                               num_mel_bins=64),
     "chang2020_student": dict(sample_rate=16000, fft_length=512, frame_length=400, frame_step=160,
                               num_mel_bins=20),
+    # Jung et al. 2020, Sec. 4.2: the tagger (Akiyama & Sato's DCASE 2019 Task 2 system) takes a
+    # "Mel-spectrogram of 128 Mel-frequency channels". Everything else is our choice: the tagger
+    # hears the same 48 kHz waveform as the ASC network (so one exported graph takes one input);
+    # 2048-point frames (43 ms) every 1024 samples (21 ms), 469 frames for 10 s.
+    "jung2020_tagger": dict(sample_rate=48000, fft_length=2048, frame_length=2048, frame_step=1024,
+                            num_mel_bins=128),
 }
 
 
@@ -279,7 +287,8 @@ class LogMelSpectrogram(keras.layers.Layer):
     @classmethod
     def from_preset(cls, name, **overrides):
         """A layer configured like a paper: ``"zhang2018"``, ``"deshmukh2020"``,
-        ``"chang2020_teacher"``, ``"chang2020_student"``; keyword arguments override entries."""
+        ``"chang2020_teacher"``, ``"chang2020_student"``, ``"jung2020_tagger"``; keyword arguments
+        override entries."""
         if name not in FRONT_END_PRESETS:
             raise ValueError(f"unknown front-end preset {name!r}; choose one of {sorted(FRONT_END_PRESETS)}")
         config = dict(FRONT_END_PRESETS[name])
@@ -311,11 +320,47 @@ class LogMelSpectrogram(keras.layers.Layer):
         _check_waveform_rank(input_shape, "LogMelSpectrogram")
         return (input_shape[0], self.num_frames(input_shape[1]), self.num_mel_bins)
 
+    def _subframes(self, num_samples):
+        """``(g, m, r)`` for slice-based framing of a known length, else ``None``.
+
+        Frames are cut from sub-frames of ``g = gcd(frame_length, frame_step)`` samples: frame t
+        is sub-frames ``t * r ... t * r + m - 1``. ``ops.stft`` (``tf.signal.frame``) gathers the
+        same sub-frames with a ``(frames, m)`` int32 index that TFLite stores as a constant (62 KB
+        for 10 s at 16 kHz, more than the whole int8 LSTM-16 student); ``m`` strided slices store
+        nothing. Used when ``m`` is small (the Chang and Deshmukh presets: 5 and 2 slices).
+        """
+        g = math.gcd(self.frame_length, self.frame_step)
+        m, r = self.frame_length // g, self.frame_step // g
+        if m > _MAX_FRAMING_SLICES or num_samples < self.frame_length:
+            return None
+        return g, m, r
+
+    def _frames(self, x, num_samples):
+        """``(batch, samples)`` -> ``(batch, frames, frame_length)``; frame t = x[t*step : t*step + length]."""
+        g, m, r = self._subframes(num_samples)
+        frames = 1 + (num_samples - self.frame_length) // self.frame_step  # x is already centre-padded
+        used = (frames - 1) * self.frame_step + self.frame_length  # samples that reach a frame
+        # Pad to used + r * g samples (the < frame_step samples past `used` never reach a frame):
+        # the r extra sub-frames keep every slice below in range. Padding, not cropping, keeps the
+        # first op after the input a float PAD that int8 conversion leaves alone.
+        x = ops.pad(x, [[0, 0], [0, used + r * g - num_samples]])
+        chunks = ops.reshape(x, (-1, used // g + r, g))
+        parts = []
+        for j in range(m):
+            # Sub-frames j, j + r, j + 2r, ...: a contiguous block, reshaped to (frames, r, g), column 0.
+            block = chunks[:, j:j + frames * r]
+            parts.append(ops.reshape(block, (-1, frames, r, g))[:, :, 0, :])
+        return ops.concatenate(parts, axis=-1) if m > 1 else parts[0]
+
     def _power_spectrum(self, x):
         if self._stft == "dft":
             y = ops.conv(ops.expand_dims(x, -1), self._dft_kernel, strides=self.frame_step, padding="valid")
             bins = self.fft_length // 2 + 1
             real, imag = y[..., :bins], y[..., bins:]
+        elif x.shape[1] is not None and self._subframes(x.shape[1]) is not None:
+            frames = self._frames(x, x.shape[1])
+            real, imag = ops.rfft(frames * ops.convert_to_tensor(self._window, dtype=frames.dtype),
+                                  fft_length=self.fft_length)
         else:
             # keras.ops.stft frames fft_length samples with the window in the middle; padding the
             # signal by the same amounts makes frame t start at sample t * frame_step and hold
