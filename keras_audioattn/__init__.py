@@ -5,6 +5,8 @@ Sub-packages:
   - ``keras_audioattn.models``: one model per paper, paper configuration as defaults.
   - ``keras_audioattn.data``: audio decoding, manifests -> ``tf.data``, remixing, synthetic corpus.
   - ``keras_audioattn.metrics``: the papers' evaluation metrics.
+  - ``keras_audioattn.presets``: one registry of the papers' configurations (``build_model``).
+  - ``keras_audioattn.training``: train / evaluate / predict from manifests (``audioattn train``).
   - ``export`` (top-level package): SavedModel and TFLite export with self-checks.
 """
 

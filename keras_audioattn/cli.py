@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "keras_audioattn.data.make_data_cli",
     "export.cli",
     "keras_audioattn.distill_cli",
+    "keras_audioattn.train_cli",
 ]
 
 

@@ -341,6 +341,7 @@ def dataset_from_manifest(
     crop="start",
     num_parallel_calls=None,
     drop_remainder=False,
+    shuffle_epoch=None,
 ):
     """A ``tf.data.Dataset`` of ``(waveform, target)`` from a manifest.
 
@@ -363,6 +364,12 @@ def dataset_from_manifest(
       crop: where to crop long clips when ``duration`` is set.
       num_parallel_calls: decoding parallelism (default ``tf.data.AUTOTUNE``).
       drop_remainder: drop a last, smaller batch.
+      shuffle_epoch: optional integer ``tf.Variable`` holding the epoch number (set it at the
+        start of each epoch, e.g. from a callback). With ``shuffle=True`` the clip order of each
+        pass is then a stateless permutation keyed by ``(seed, epoch)``: the same for every
+        iterator made during that epoch, however many iterators the caller creates (Keras
+        under a ``tf.distribute`` strategy creates one more than without), and the same after
+        a resumed run. Not with ``cache``.
 
     Returns:
       The data set: waveform float32 `(batch, samples)`, target float32 `(batch, classes)`.
@@ -391,6 +398,8 @@ def dataset_from_manifest(
         raise ValueError(f"duration must be > 0 seconds or None, got {duration!r}")
     if crop not in ("start", "center"):
         raise ValueError(f"crop must be 'start' or 'center', got {crop!r}")
+    if shuffle_epoch is not None and cache is not False and cache is not None:
+        raise ValueError("shuffle_epoch cannot be combined with cache")
     if batch_size is not None and (isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1):
         raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
     for i, file_path in enumerate(manifest.paths):
@@ -431,6 +440,19 @@ def dataset_from_manifest(
         ds = ds.cache("" if cache is True else str(cache))
         if shuffle:
             ds = ds.shuffle(len(manifest), seed=seed, reshuffle_each_iteration=True)
+    elif shuffle and shuffle_epoch is not None:
+        # A permutation of the indices keyed by (seed, epoch), read when an iterator starts.
+        all_targets = tf.constant(targets)
+
+        def permutation(_):
+            order = tf.random.experimental.stateless_shuffle(
+                tf.range(len(manifest), dtype=tf.int64), seed=tf.stack([tf.constant(int(seed), tf.int64),
+                                                                        tf.cast(shuffle_epoch, tf.int64)]))
+            return tf.data.Dataset.from_tensor_slices((order, tf.gather(all_targets, order)))
+
+        ds = tf.data.Dataset.from_tensors(0).flat_map(permutation)
+        ds = ds.apply(tf.data.experimental.assert_cardinality(len(manifest)))
+        ds = ds.map(tf_decode, num_parallel_calls=parallel, deterministic=True)
     else:
         # Shuffle the (cheap) indices before decoding.
         if shuffle:

@@ -119,7 +119,8 @@ class AttentionLSTMClassifier(keras.Model):
                 if dropout:
                     x = keras.layers.Dropout(float(dropout), name=f"dropout_{i}")(x)
             x = keras.layers.Dense(int(num_classes), activation=classifier_activation,
-                                   kernel_regularizer=regularizer, name="predictions")(x)
+                                   kernel_regularizer=regularizer, dtype="float32",  # mixed precision
+                                   name="predictions")(x)
         super().__init__(inputs=inputs, outputs=x, name=name, **kwargs)
 
         self.num_classes = int(num_classes) if num_classes is not None else None

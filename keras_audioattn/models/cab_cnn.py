@@ -233,9 +233,10 @@ class CABCNN(keras.Model):
             x = LengthMask(name="mask_bn")([x, lengths])
         acb = ClassifierAttentionBlock(num_classes, num_classifiers=num_classifiers,
                                        classifier_units=classifier_units, attention_units=attention_units,
-                                       return_attention=True, name="classifier_attention")
+                                       return_attention=True, dtype="float32",  # softmaxes in float32
+                                       name="classifier_attention")
         c, alpha = acb(x, mask=mask)
-        average = ValidStepAverage(name="average")
+        average = ValidStepAverage(dtype="float32", name="average")
         scores = average([c, lengths] if lengths is not None else c)
         outputs = scores if include_top else x
         super().__init__(inputs=inputs if len(inputs) > 1 else waveform, outputs=outputs, name=name, **kwargs)

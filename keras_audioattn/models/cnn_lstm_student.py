@@ -128,7 +128,8 @@ class CNNLSTMStudent(keras.Model):
         x = keras.layers.Reshape((-1, freq * conv_filters), name="flatten_freq")(x)
         x = keras.layers.LSTM(lstm_units, name="lstm")(x)
         if include_top:
-            x = keras.layers.Dense(num_classes, activation=classifier_activation, name="predictions")(x)
+            x = keras.layers.Dense(num_classes, activation=classifier_activation, dtype="float32",  # mixed precision
+                                   name="predictions")(x)
         super().__init__(inputs=inputs, outputs=x, name=name, **kwargs)
 
         self.num_classes = num_classes if include_top else None

@@ -217,8 +217,9 @@ class TwoStepAttentionSED(keras.Model):
         pool_layer = get_pooling(pooling, return_attention=return_attention, name=f"{pooling}_pooling",
                                  **pooling_config)
         pooled = pool_layer(class_maps)
-        outputs = {"clip": layers.Identity(name="clip")(pooled["clip"]),
-                   "frame": layers.Identity(name="frame")(pooled["frame"])}
+        # float32 outputs under a mixed_float16 policy (the pooling layer computes in float32).
+        outputs = {"clip": layers.Identity(name="clip", dtype="float32")(pooled["clip"]),
+                   "frame": layers.Identity(name="frame", dtype="float32")(pooled["frame"])}
 
         # --- decoder (Table III) -----------------------------------------------------------
         if decoder:
@@ -232,7 +233,7 @@ class TwoStepAttentionSED(keras.Model):
             outputs["reconstruction"] = layers.Reshape((-1, num_mel_bins), name="reconstruction")(y)
         for key in ("frequency_attention", "frequency_pooled", "time_attention", "attention"):
             if key in pooled:
-                outputs[key] = layers.Identity(name=key)(pooled[key])
+                outputs[key] = layers.Identity(name=key, dtype="float32")(pooled[key])
 
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
 

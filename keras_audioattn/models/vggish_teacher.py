@@ -121,7 +121,8 @@ class VGGishTeacher(keras.Model):
         for k, units in enumerate(dense_units, start=1):
             x = keras.layers.Dense(units, activation="relu", name=f"fc{k}")(x)
         if include_top:
-            x = keras.layers.Dense(num_classes, activation=classifier_activation, name="predictions")(x)
+            x = keras.layers.Dense(num_classes, activation=classifier_activation, dtype="float32",  # mixed precision
+                                   name="predictions")(x)
         super().__init__(inputs=inputs, outputs=x, name=name, **kwargs)
 
         self.num_classes = num_classes if include_top else None

@@ -1,0 +1,94 @@
+"""keras_audioattn.presets: one registry over every model module's PAPER_PRESETS."""
+
+import importlib
+import json
+
+import numpy as np
+import pytest
+
+from keras_audioattn import presets
+from keras_audioattn.cli import main
+from keras_audioattn.training import METRIC_NAMES
+
+
+def _module_presets():
+    out = {}
+    for family, spec in presets.FAMILIES.items():
+        for name, entry in importlib.import_module(spec["module"]).PAPER_PRESETS.items():
+            out[name] = (family, entry)
+    return out
+
+
+def test_registry_gathers_every_module_preset():
+    expected = _module_presets()
+    assert presets.list_presets() == list(expected)
+    # The issue's examples are there.
+    for name in ("zhang2018-ta-sa", "lu2020-cab-cnn-30s", "deshmukh2020-2apae", "chang2020-student-lstm16"):
+        assert name in expected
+    for name, (family, entry) in expected.items():
+        got = presets.get_preset(name)
+        assert got["family"] == family and got["name"] == name
+        assert got["model"] == entry["model"] and got["training"] == entry["training"]
+        assert got["data"] == entry["data"]
+        assert got["evaluate"] and set(got["evaluate"]) <= set(METRIC_NAMES), name
+        assert got["task"] in ("single_label", "multi_label", "sed")
+    # get_preset hands out copies: changing one leaves the module's dict alone.
+    presets.get_preset("lu2020-cab-cnn-5s")["model"]["num_classes"] = 99
+    assert expected["lu2020-cab-cnn-5s"][1]["model"]["num_classes"] == 3
+
+
+def test_paper_metrics_per_family():
+    assert presets.get_preset("zhang2018-ta")["evaluate"][0] == "accuracy"
+    assert presets.get_preset("lu2020-cab-cnn-10s")["evaluate"] == [
+        "accuracy", "unweighted_recall", "macro_f1", "confusion_matrix"]
+    assert presets.get_preset("deshmukh2020-gwrp")["evaluate"] == [
+        "average_precision_micro", "average_precision_macro", "roc_auc_macro"]
+    for name in ("chang2020-teacher", "chang2020-student-lstm32"):
+        assert presets.get_preset(name)["evaluate"] == ["dcase2019_task5_auprc_micro", "dcase2019_task5_auprc_macro"]
+
+
+def test_unknown_preset_lists_close_matches():
+    with pytest.raises(ValueError, match=r"unknown preset 'lu2020-cab-cnn-3s'; did you mean .*lu2020-cab-cnn-30s"):
+        presets.get_preset("lu2020-cab-cnn-3s")
+    with pytest.raises(ValueError, match=r"available presets: .*zhang2018-ta-sa.*chang2020-teacher"):
+        presets.build_model("no-such-preset")
+
+
+def test_build_model_equals_module_from_preset():
+    from keras_audioattn.models import CABCNN
+
+    model = presets.build_model("lu2020-cab-cnn-10s", num_classes=5)
+    reference = CABCNN.from_preset("lu2020-cab-cnn-10s", num_classes=5)
+    assert type(model) is CABCNN and model.get_config() == reference.get_config()
+    assert model.max_seconds == 10 and model.num_classes == 5
+
+
+@pytest.mark.parametrize("family", list(presets.FAMILIES))
+def test_small_configuration_builds_and_runs(family):
+    """The family's tiny configuration (tests / demo) builds and maps a waveform to class scores."""
+    name = next(n for n in presets.list_presets() if presets.preset_family(n) == family)
+    config = presets.model_config(name, num_classes=4, small=True, for_training=True, sample_rate=8000)
+    if "clip_duration" in config:
+        config["clip_duration"] = 0.5
+    model = presets.model_class(name)(**config)
+    x = np.random.default_rng(0).normal(size=(2, 4000)).astype("float32") * 0.1
+    if getattr(model, "length_input", False):
+        x = [x, np.array([4000, 2000], np.int32)]
+    out = model(x, training=False)
+    scores = out["clip"] if isinstance(out, dict) else out
+    assert tuple(scores.shape) == (2, 4)
+    assert model.count_params() < 50_000, (family, model.count_params())
+    assert model.count_params() < presets.build_model(name, num_classes=4).count_params()
+
+
+def test_presets_command(capsys):
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    for name in presets.list_presets():
+        assert name in out
+    assert "unweighted_recall" in out
+    assert main(["presets", "deshmukh2020-2apae"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["model"] == presets.get_preset("deshmukh2020-2apae")["model"]
+    assert main(["presets", "deshmukh2020-2ape"]) == 2
+    assert "did you mean deshmukh2020-2apae" in capsys.readouterr().err

@@ -1,0 +1,185 @@
+"""`audioattn train / evaluate / predict` end to end on tiny synthetic corpora, resume, bad usage."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from keras_audioattn.cli import main
+from keras_audioattn.data.synthetic import write_synthetic_corpus
+
+SR = 8000
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def corpora(tmp_path_factory):
+    root = tmp_path_factory.mktemp("corpora")
+    return {
+        "accents": write_synthetic_corpus("accents", root / "accents", 12, sample_rate=SR, duration=(0.5, 1.0)).parent,
+        "events": write_synthetic_corpus("events", root / "events", 16, sample_rate=SR, duration=0.5).parent,
+        "scenes": write_synthetic_corpus("scenes", root / "scenes", 24, sample_rate=SR, duration=1.5).parent,
+        "tagging": write_synthetic_corpus("tagging", root / "tagging", 24, sample_rate=SR, duration=0.5).parent,
+    }
+
+
+def _train_args(preset, corpus, out, *extra):
+    return ["train", "--preset", preset, "--train", str(corpus / "train.csv"), "--val", str(corpus / "validation.csv"),
+            "--out", str(out), "--small", "--sample-rate", str(SR), "--verbose", "0", *extra]
+
+
+def _log_epochs(run):
+    with open(run / "training_log.csv", newline="") as f:
+        return [int(row["epoch"]) for row in csv.DictReader(f)]
+
+
+def test_cab_cnn_train_evaluate_predict(corpora, tmp_path, capsys):
+    corpus, run = corpora["accents"], tmp_path / "cab"
+    assert main(_train_args("lu2020-cab-cnn-5s", corpus, run, "--epochs", "2", "--batch-size", "4")) == 0
+    for name in ("model.keras", "config.json", "class_names.txt", "training_log.csv", "logs"):
+        assert (run / name).exists(), name
+    assert not (run / "backup").exists()  # removed when training completes
+    config = json.loads((run / "config.json").read_text())
+    assert config["preset"] == "lu2020-cab-cnn-5s" and config["completed"] and config["epochs_completed"] == 2
+    assert config["data"]["sample_rate"] == SR and config["model"]["sample_rate"] == SR
+    assert config["training"]["early_stopping_patience"] == 15 and config["training"]["global_batch_size"] == 4
+    assert (run / "class_names.txt").read_text().split() == config["class_names"] == ["american", "australian",
+                                                                                        "british"]
+    assert _log_epochs(run) == [0, 1]
+    capsys.readouterr()
+
+    assert main(["evaluate", "--model", str(run), "--data", str(corpus / "test.csv")]) == 0
+    out = capsys.readouterr().out
+    report = json.loads((run / "evaluation.json").read_text())
+    assert list(report["metrics"]) == ["accuracy", "unweighted_recall", "macro_f1", "confusion_matrix"]
+    matrix = report["metrics"]["confusion_matrix"]
+    assert len(matrix) == 3 and sum(map(sum, matrix)) == report["num_clips"] == 3
+    assert 0.0 <= report["metrics"]["accuracy"] <= 1.0
+    assert "confusion_matrix (rows: actual" in out and "macro_f1:" in out
+    # An existing JSON file is never replaced without --overwrite.
+    assert main(["evaluate", "--model", str(run), "--data", str(corpus / "test.csv")]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["evaluate", "--model", str(run), "--data", str(corpus / "test.csv"), "--overwrite"]) == 0
+
+    clip = sorted((corpus / "audio").glob("*.wav"))[0]
+    capsys.readouterr()
+    assert main(["predict", "--model", str(run), str(clip), "--top-k", "2"]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[0]
+    assert line.startswith(f"{clip}: ") and len(line.split(", ")) == 2
+
+
+def test_sed_predict_prints_events_with_times(corpora, tmp_path, capsys):
+    corpus, run = corpora["events"], tmp_path / "sed"
+    assert main(_train_args("deshmukh2020-2apae", corpus, run, "--epochs", "1", "--batch-size", "4",
+                            "--duration", "0.5")) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"]["input"] == "waveform" and config["adapted_normalization"] is True
+    capsys.readouterr()
+    clip = sorted((corpus / "audio").glob("*.wav"))[0]
+    out_json = tmp_path / "pred.json"
+    assert main(["predict", "--model", str(run), str(clip), "--threshold", "0.0", "--json", str(out_json)]) == 0
+    printed = capsys.readouterr().out
+    result = json.loads(out_json.read_text())[0]
+    # Threshold 0: every class is active over the whole clip; frames of 128 samples at 8 kHz.
+    assert {label for _, _, label in result["events"]} == set(config["class_names"])
+    frames = 1 + (SR // 2 - 256) // 128
+    assert all(on == 0.0 and off == pytest.approx(frames * 128 / SR, abs=1e-3) for on, off, _ in result["events"])
+    assert " s -" in printed
+    assert main(["evaluate", "--model", str(run), "--data", str(corpus / "test.csv")]) == 0
+    report = json.loads((run / "evaluation.json").read_text())
+    assert list(report["metrics"]) == ["average_precision_micro", "average_precision_macro", "roc_auc_macro"]
+    assert report["metrics"]["average_precision_micro"] is not None
+
+
+def test_zhang_evaluates_recordings(corpora, tmp_path, capsys):
+    corpus, run = corpora["scenes"], tmp_path / "zhang"
+    assert main(_train_args("zhang2018-ta-sa", corpus, run, "--epochs", "1", "--batch-size", "8")) == 0
+    assert main(["evaluate", "--model", str(run), "--data", str(corpus / "manifest.csv"), "--json",
+                 str(tmp_path / "eval.json")]) == 0
+    report = json.loads((tmp_path / "eval.json").read_text())
+    assert report["level"] == "recording" and report["num_clips"] == 24
+    assert report["metrics"]["accuracy"] + report["metrics"]["classification_error"] == pytest.approx(1.0)
+
+
+def test_killed_run_resumes_from_last_epoch(corpora, tmp_path):
+    """Kill training after an epoch's backup exists; --resume continues from that epoch."""
+    corpus, run = corpora["tagging"], tmp_path / "resume"
+    epochs = 8
+    args = [sys.executable, "-m", "keras_audioattn", *_train_args("chang2020-teacher", corpus, run, "--epochs",
+                                                                   str(epochs), "--batch-size", "2", "--duration",
+                                                                   "0.5", "--patience", "0")]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
+    metadata = run / "backup" / "training_metadata.json"
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not metadata.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert proc.poll() is None, "training ended before it could be killed: " + proc.stderr.read().decode()[-2000:]
+        assert metadata.exists(), "no backup appeared"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    proc.stderr.close()
+    resume_at = json.loads(metadata.read_text())["epoch"]
+    assert 1 <= resume_at < epochs
+    before = _log_epochs(run)
+    assert not json.loads((run / "config.json").read_text())["completed"]
+
+    # Without --resume / --overwrite the folder is refused.
+    assert main(_train_args("chang2020-teacher", corpus, run, "--epochs", str(epochs), "--duration", "0.5")) == 2
+    done = subprocess.run(args + ["--resume"], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    after = _log_epochs(run)
+    assert after[: len(before)] == before
+    assert after[len(before):] == list(range(resume_at, epochs)), (before, after)  # continued, not restarted
+    config = json.loads((run / "config.json").read_text())
+    assert config["completed"] and config["epochs_completed"] == epochs
+    assert not (run / "backup").exists() and (run / "model.keras").exists()
+
+
+def test_bad_usage_gets_clear_messages(corpora, tmp_path, capsys):
+    corpus = corpora["accents"]
+    assert main(_train_args("lu2020-cab-cnn-3s", corpus, tmp_path / "a")) == 2
+    assert "unknown preset 'lu2020-cab-cnn-3s'; did you mean" in capsys.readouterr().err
+
+    # A validation manifest with a label outside the training classes names its row.
+    bad = tmp_path / "bad" / "val.csv"
+    bad.parent.mkdir()
+    clip = sorted((corpus / "audio").glob("*.wav"))[0]
+    bad.write_text(f"path,labels\n{clip},american\n{clip},scottish\n")
+    args = _train_args("lu2020-cab-cnn-5s", corpus, tmp_path / "b")
+    args[args.index("--val") + 1] = str(bad)
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "row 3" in err and "unknown label 'scottish'" in err
+    assert not (tmp_path / "b").exists()
+
+    # Sample rate of the data differs from the preset's (16 kHz).
+    args = _train_args("lu2020-cab-cnn-5s", corpus, tmp_path / "c")
+    del args[args.index("--sample-rate"): args.index("--sample-rate") + 2]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "sample-rate mismatch" in err and "--resample" in err and "Traceback" not in err
+
+    # An output folder that exists and is not empty.
+    occupied = tmp_path / "occupied"
+    occupied.mkdir()
+    (occupied / "notes.txt").write_text("mine")
+    assert main(_train_args("lu2020-cab-cnn-5s", corpus, occupied)) == 2
+    err = capsys.readouterr().err
+    assert "--resume" in err and "--overwrite" in err
+    assert main(_train_args("lu2020-cab-cnn-5s", corpus, occupied, "--resume")) == 2
+    assert "not a training run folder" in capsys.readouterr().err
+    assert (occupied / "notes.txt").read_text() == "mine"
+
+    assert main(["evaluate", "--model", str(tmp_path / "nothing"), "--data", str(corpus / "test.csv")]) == 2
+    assert "no such folder" in capsys.readouterr().err

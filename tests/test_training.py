@@ -1,0 +1,223 @@
+"""keras_audioattn.training: data pipelines, determinism, mixed precision, multi-device equivalence."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+from keras_audioattn import presets, training
+from keras_audioattn.data import load_manifest
+from keras_audioattn.data.synthetic import write_synthetic_corpus
+
+SR = 8000
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# A tiny VGGish teacher without batch norm or dropout: its weights after training depend only
+# on the data order, the initial weights and the gradient arithmetic.
+TEACHER = dict(preset="chang2020-teacher", small=True, sample_rate=SR, duration=0.5, verbose=0,
+               overrides={"normalize_inputs": False})
+
+
+@pytest.fixture(scope="module")
+def tagging(tmp_path_factory):
+    """16 training clips of 0.5 s at 8 kHz (multi-label tagging)."""
+    return write_synthetic_corpus("tagging", tmp_path_factory.mktemp("tagging"), 24, sample_rate=SR,
+                                  duration=0.5).parent
+
+
+def _weights(run_dir):
+    return training.load_keras_model(os.path.join(run_dir, "model.keras")).get_weights()
+
+
+def test_same_seed_same_weights(tagging, tmp_path):
+    from tensorflow.python.framework import config as tf_config
+
+    was_enabled = tf_config.is_op_determinism_enabled()
+    try:
+        runs = {}
+        for name in ("a", "b"):
+            result = training.train(train=str(tagging / "train.csv"), out=str(tmp_path / name), epochs=2, batch_size=4,
+                                    seed=3, deterministic=True, patience=0, **TEACHER)
+            runs[name] = _weights(tmp_path / name)
+    finally:
+        if not was_enabled:
+            tf_config.disable_op_determinism()
+    for x, y in zip(runs["a"], runs["b"]):
+        np.testing.assert_array_equal(x, y)
+    # The seed matters: another seed gives other initial weights (the same config otherwise).
+    cls = presets.model_class("chang2020-teacher")
+    initial = {}
+    for seed in (3, 4):
+        keras.utils.set_random_seed(seed)
+        initial[seed] = cls(**result["config"]["model"]).get_weights()
+    assert any(not np.array_equal(x, y) for x, y in zip(initial[3], initial[4]))
+    assert any(not np.array_equal(x, y) for x, y in zip(initial[3], runs["a"]))  # and training moved them
+
+
+_MIRRORED_SCRIPT = textwrap.dedent("""
+    import json, os, sys
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import numpy as np
+    from keras_audioattn import training
+    corpus, out = sys.argv[1], sys.argv[2]
+    common = dict(preset="chang2020-teacher", train=os.path.join(corpus, "train.csv"), small=True, sample_rate=8000, duration=0.5,
+                  overrides={"normalize_inputs": False}, epochs=1, optimizer="sgd", learning_rate=0.5,
+                  seed=0, verbose=0, patience=0)
+    results = {}
+    for name, strategy, batch in (("one", "default", 4), ("two", "mirrored", 2)):
+        result = training.train(out=os.path.join(out, name), strategy=strategy, batch_size=batch, **common)
+        results[name] = result["config"]["replicas"], result["config"]["training"]["global_batch_size"]
+    weights = {n: training.load_keras_model(os.path.join(out, n, "model.keras")).get_weights() for n in results}
+    import keras
+    from keras_audioattn import presets
+    keras.utils.set_random_seed(0)  # the initial weights of both runs
+    weights["init"] = presets.model_class("chang2020-teacher")(**result["config"]["model"]).get_weights()
+    diff = lambda a, b: max(float(np.max(np.abs(x - y))) for x, y in zip(weights[a], weights[b]))
+    print("RESULT " + json.dumps({"runs": results, "one_vs_two": diff("one", "two"),
+                                  "trained": diff("one", "init")}))
+""")
+
+
+def test_mirrored_two_cpu_devices_matches_one_device(tagging, tmp_path):
+    """MirroredStrategy over two logical CPUs, 2 clips per replica = one device with batch 4."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
+    proc = subprocess.run([sys.executable, "-c", _MIRRORED_SCRIPT, str(tagging), str(tmp_path)],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")][-1]
+    result = json.loads(line[len("RESULT "):])
+    # --batch-size is per replica: the global batch is batch x replicas.
+    assert result["runs"] == {"one": [1, 4], "two": [2, 4]}
+    assert result["one_vs_two"] < 1e-5, result
+    assert result["trained"] > 1e-2, result  # the weights moved far more than the tolerance
+
+
+def _tiny_inputs(preset, num_classes):
+    entry = presets.get_preset(preset)
+    cfg = presets.model_config(preset, num_classes=num_classes, small=True, for_training=True)
+    data = training.data_settings(entry, sample_rate=SR, duration=0.5 if entry["data"].get("duration") else None)
+    cfg = training._sync_model_config(presets.model_class(preset), cfg, data)
+    rng = np.random.default_rng(0)
+    x = (0.1 * rng.normal(size=(2, SR // 2))).astype("float32")
+    if data.get("duration") is None:  # CAB-CNN: waveform + lengths
+        x = [x, np.array([SR // 2, SR // 4], np.int32)]
+    y = np.zeros((2, num_classes), np.float32)
+    y[:, 0] = 1.0
+    return entry, cfg, x, y
+
+
+@pytest.mark.parametrize("preset", ["zhang2018-ta-sa", "lu2020-cab-cnn-5s", "deshmukh2020-2apae",
+                                    "chang2020-teacher", "chang2020-student-lstm16"])
+def test_mixed_precision_outputs_float32_and_trains(preset):
+    entry, cfg, x, y = _tiny_inputs(preset, 3)
+    with training.dtype_policy(True):
+        assert keras.config.dtype_policy().name == "mixed_float16"
+        model = presets.model_class(preset)(**cfg)
+        training._compile(model, entry, ["a", "b", "c"], 1e-3, "adam")
+        model.run_eagerly = True  # one step: eager is faster than tracing here
+        outputs = model(x, training=False)
+        outputs = outputs if isinstance(outputs, dict) else {"scores": outputs}
+        for key in ("scores", "clip", "frame"):
+            if key in outputs:
+                assert outputs[key].dtype == "float32", (preset, key, outputs[key].dtype)
+        # Most of the network runs in float16 (else the policy did nothing).
+        assert any(layer.compute_dtype == "float16" for layer in model.layers), preset
+        logs = model.train_on_batch(x, y, return_dict=True)
+    assert keras.config.dtype_policy().name == "float32"
+    assert np.isfinite(logs["loss"]), (preset, logs)
+
+
+def test_zhang_recordings_become_overlapping_clips(tmp_path):
+    """1 s clips with 50 % overlap from 2 s recordings: 3 clips each, shuffled per epoch statelessly."""
+    import tensorflow as tf
+
+    corpus = write_synthetic_corpus("scenes", tmp_path / "scenes", 6, sample_rate=SR, duration=2.0).parent
+    manifest = load_manifest(corpus / "manifest.csv")
+    entry = presets.get_preset("zhang2018-ta-sa")
+    data = training.data_settings(entry, sample_rate=SR)
+    assert data["duration"] == 1.0 and data["clip_overlap"] == 0.5
+    ds = training.make_dataset(manifest, manifest.class_names, data, entry["task"], 4)
+    x = np.concatenate([b[0].numpy() for b in ds])
+    assert x.shape == (18, SR)
+    first = load_manifest(corpus / "manifest.csv").paths[0]
+    from keras_audioattn.data import load_audio
+
+    wave, _ = load_audio(first, sample_rate=SR)
+    np.testing.assert_allclose(x[1], wave[SR // 2: SR // 2 + SR], atol=1e-6)  # second clip starts at 0.5 s
+
+    epoch = tf.Variable(0, dtype=tf.int64)
+    shuffled = training.make_dataset(manifest, manifest.class_names, data, entry["task"], 4, shuffle=True,
+                                     seed=1, epoch=epoch)
+    order = lambda: np.concatenate([b[0].numpy()[:, 100] for b in shuffled])  # noqa: E731
+    a, b = order(), order()
+    epoch.assign(1)
+    c = order()
+    np.testing.assert_array_equal(a, b)  # same epoch: same order, whatever the iterator
+    assert not np.array_equal(a, c)  # next epoch: another order
+    np.testing.assert_allclose(np.sort(a), np.sort(x[:, 100]))  # same clips
+
+
+def test_sample_rate_mismatch_is_an_error(tagging, tmp_path):
+    with pytest.raises(ValueError, match=r"sample-rate mismatch.*8000 Hz.*--resample"):
+        training.train("chang2020-teacher", str(tagging / "train.csv"), out=str(tmp_path / "run"), small=True,
+                       epochs=1, verbose=0)  # the preset expects 16 kHz
+    assert not (tmp_path / "run").exists()
+
+
+_WORKER_SCRIPT = textwrap.dedent("""
+    import json, os, sys
+    from keras_audioattn import training
+    corpus, out = sys.argv[1], sys.argv[2]
+    result = training.train("chang2020-teacher", os.path.join(corpus, "train.csv"), out=out, small=True,
+                            sample_rate=8000, duration=0.5, overrides={"normalize_inputs": False}, epochs=1,
+                            optimizer="sgd", learning_rate=0.5, seed=0, verbose=0, patience=0,
+                            strategy="multi-worker", batch_size=2)
+    print("RESULT " + json.dumps([result["config"]["replicas"], result["config"]["training"]["global_batch_size"]]))
+""")
+
+
+def _free_ports(n):
+    import socket
+
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_multi_worker_two_processes_match_one_device(tagging, tmp_path):
+    """MultiWorkerMirroredStrategy: two worker processes (TF_CONFIG, localhost), 2 clips each per
+    step, give the weights of one device with batch 4; only the chief writes the run folder."""
+    cluster = {"worker": [f"localhost:{port}" for port in _free_ports(2)]}
+    procs = []
+    for index in range(2):
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT,
+                   TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
+        procs.append(subprocess.Popen([sys.executable, "-c", _WORKER_SCRIPT, str(tagging), str(tmp_path / "mw")],
+                                      env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outputs = []
+    try:
+        for proc in procs:
+            out, err = proc.communicate(timeout=300)
+            assert proc.returncode == 0, err[-3000:]
+            outputs.append(json.loads([ln for ln in out.splitlines() if ln.startswith("RESULT ")][-1][7:]))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    assert outputs == [[2, 4], [2, 4]]
+    training.train(train=str(tagging / "train.csv"), out=str(tmp_path / "one"), epochs=1, batch_size=4, seed=0,
+                   optimizer="sgd", learning_rate=0.5, patience=0, **TEACHER)
+    one, two = _weights(tmp_path / "one"), _weights(tmp_path / "mw")
+    assert max(float(np.max(np.abs(x - y))) for x, y in zip(one, two)) < 1e-5
+    assert sorted(os.listdir(tmp_path / "mw" / ".workers")) == ["1"]  # the other worker's own folder
+    assert json.loads((tmp_path / "mw" / "config.json").read_text())["replicas"] == 2
