@@ -6,12 +6,14 @@ Every step is an ``audioattn`` command, run in this process exactly as a user wo
 
 1. ``audioattn make-data --task tagging``: synthetic urban tagging clips (8 DCASE 2019 Task 5
    coarse tags) as wav files and CSV manifests.
-2. ``audioattn distill``: trains a (reduced) VGGish teacher with ``model.fit``, then distils an
-   LSTM-16 CNN-LSTM student with BCE + KD + SP + IUSP (Chang et al. 2020, Eq. 7).
-3. ``audioattn export``: the student as a TF Serving SavedModel and a full-int8 ``.tflite``
+2. ``audioattn train --preset chang2020-teacher``: a (reduced) VGGish teacher with ``model.fit``.
+3. ``audioattn train --preset chang2020-student-lstm16 --teacher ...``: an LSTM-16 CNN-LSTM
+   student distilled with BCE + KD + SP + IUSP (Chang et al. 2020, Eq. 7).
+4. ``audioattn evaluate``: both on the test split, DCASE 2019 Task 5 micro/macro AUPRC.
+5. ``audioattn export``: the student as a TF Serving SavedModel and a full-int8 ``.tflite``
    (front end float, network int8), each checked by the export module before it is kept.
-4. Classifies a held-out clip with the ``.tflite`` in LiteRT (``ai_edge_litert``) and prints
-   the top tags next to the Keras student's.
+6. ``audioattn predict`` on a held-out clip, and the same clip through the ``.tflite`` in
+   LiteRT (``ai_edge_litert``): top tags of both.
 
 The sizes here (clip length, teacher width, epochs) are the demo's, chosen to finish in a few
 minutes on 2 CPU cores; the paper configurations are the presets' defaults. ``--small`` shrinks
@@ -30,9 +32,9 @@ import time
 
 MARKER = ".audioattn-demo"
 # Demo sizes (paper sizes are the presets' defaults).
-FULL = {"num_clips": 160, "duration": 2.0, "teacher_epochs": 12, "epochs": 25, "batch_size": 16,
+FULL = {"num_clips": 320, "duration": 2.0, "teacher_epochs": 15, "epochs": 30, "batch_size": 16,
         "teacher_config": {"blocks": [[16], [32], [64]], "dense_units": [128, 64]}}
-SMALL = {"num_clips": 16, "duration": 0.5, "teacher_epochs": 1, "epochs": 1, "batch_size": 8,
+SMALL = {"num_clips": 20, "duration": 0.5, "teacher_epochs": 1, "epochs": 1, "batch_size": 8,
          "teacher_config": {"blocks": [[4], [8], [8]], "dense_units": [16]}}
 
 
@@ -67,66 +69,83 @@ def run(out, small=False, overwrite=False, seed=0):
     with open(os.path.join(out, MARKER), "w", encoding="utf-8") as f:
         f.write("written by python -m keras_audioattn.demo; the next demo run replaces this folder\n")
     start = time.perf_counter()
-    data, run_dir = os.path.join(out, "data"), os.path.join(out, "lstm16")
+    data = os.path.join(out, "data")
+    teacher_dir, student_dir = os.path.join(out, "teacher"), os.path.join(out, "student_lstm16")
     tflite_path = os.path.join(out, "student_int8.tflite")
     saved_model = os.path.join(out, "saved_model", "student")
     duration = str(sizes["duration"])
+    train_csv, val_csv, test_csv = (os.path.join(data, f"{name}.csv") for name in ("train", "validation", "test"))
+    common = ["--train", train_csv, "--val", val_csv, "--duration", duration, "--batch-size",
+              str(sizes["batch_size"]), "--seed", str(seed), "--patience", "0"]
 
-    _step("1/4 synthetic tagging data (Chang et al. 2020 stand-in)")
+    _step("1/6 synthetic tagging data (Chang et al. 2020 stand-in)")
     _command(["make-data", "--task", "tagging", "--out", data, "--num-clips", str(sizes["num_clips"]),
               "--seed", str(seed), "--duration", duration])
 
-    _step("2/4 teacher -> LSTM-16 student with BCE + KD + SP + IUSP")
-    _command(["distill", "--teacher-preset", "chang2020-teacher", "--train", os.path.join(data, "train.csv"),
-              "--val", os.path.join(data, "validation.csv"), "--student-units", "16",
-              "--setup", "bce+kd+sp+iusp", "--out", run_dir, "--duration", duration,
-              "--epochs", str(sizes["epochs"]), "--teacher-epochs", str(sizes["teacher_epochs"]),
-              "--batch-size", str(sizes["batch_size"]), "--learning-rate", "3e-3",
-              "--teacher-learning-rate", "1e-3", "--patience", "0",
-              "--teacher-config", json.dumps(sizes["teacher_config"]), "--seed", str(seed)])
+    _step("2/6 train the teacher (VGGish-style, reduced) with model.fit")
+    _command(["train", "--preset", "chang2020-teacher", "--out", teacher_dir, *common,
+              "--epochs", str(sizes["teacher_epochs"]), "--lr", "1e-3",
+              "--config-overrides", json.dumps(sizes["teacher_config"])])
 
-    _step("3/4 export: TF Serving SavedModel + full-int8 TFLite (checked)")
-    _command(["export", "--model", os.path.join(run_dir, "student.keras"), "--saved-model", saved_model,
-              "--tflite", tflite_path, "--quantization", "int8",
-              "--representative", os.path.join(data, "train.csv")])
+    _step("3/6 distil an LSTM-16 student with BCE + KD + SP + IUSP (Eq. 7)")
+    _command(["train", "--preset", "chang2020-student-lstm16", "--teacher", os.path.join(teacher_dir, "model.keras"),
+              "--out", student_dir, *common, "--epochs", str(sizes["epochs"]), "--lr", "3e-3"])
 
-    _step("4/4 classify a held-out clip on the device runtime (LiteRT)")
+    _step("4/6 evaluate both on the held-out test split (DCASE 2019 Task 5 AUPRC)")
+    for run_dir in (teacher_dir, student_dir):
+        _command(["evaluate", "--model", run_dir, "--data", test_csv])
+
+    _step("5/6 export the student: TF Serving SavedModel + full-int8 TFLite (checked)")
+    _command(["export", "--model", student_dir, "--saved-model", saved_model, "--tflite", tflite_path,
+              "--quantization", "int8", "--representative", train_csv])
+
+    _step("6/6 classify a held-out clip: Keras (audioattn predict) and the device runtime (LiteRT)")
     import keras
     import numpy as np
     from ai_edge_litert.interpreter import Interpreter
 
-    import keras_audioattn  # noqa: F401  (registers the layers)
+    import keras_audioattn  # noqa: F401  (registers the package's Keras objects)
     from keras_audioattn.data import load_audio, load_class_names, load_manifest
 
-    class_names = load_class_names(os.path.join(run_dir, "class_names.txt"))  # the student's outputs
-    test = load_manifest(os.path.join(data, "test.csv"), class_names=class_names)
+    class_names = load_class_names(os.path.join(student_dir, "class_names.txt"))  # the student's outputs
+    test = load_manifest(test_csv, class_names=class_names)
+    clip = test.paths[0]
+    _command(["predict", "--model", student_dir, clip])
     interpreter = Interpreter(model_path=tflite_path, num_threads=1)
     interpreter.allocate_tensors()
     (inp,), (outp,) = interpreter.get_input_details(), interpreter.get_output_details()
     num_samples = int(inp["shape"][-1])
-    waveform, rate = load_audio(test.paths[0], sample_rate=16000)
+    waveform, _ = load_audio(clip, sample_rate=16000)
     waveform = np.pad(waveform, (0, max(0, num_samples - len(waveform))))[:num_samples]
     interpreter.set_tensor(inp["index"], waveform[None].astype(np.float32))
     interpreter.invoke()
     lite_scores = interpreter.get_tensor(outp["index"])[0]
-    student = keras.saving.load_model(os.path.join(run_dir, "student.keras"))
+    student = keras.saving.load_model(os.path.join(student_dir, "model.keras"), compile=False)
     keras_scores = keras.ops.convert_to_numpy(student(waveform[None], training=False))[0]
-    truth = test.labels[0]
-    print(f"clip {os.path.basename(test.paths[0])}: true tags {', '.join(truth) or '(none)'}")
+    print(f"clip {os.path.basename(clip)}: true tags {', '.join(test.labels[0]) or '(none)'}")
     print(f"  LiteRT int8 top tags:  {_top(lite_scores.tolist(), class_names)}")
     print(f"  Keras float top tags:  {_top(keras_scores.tolist(), class_names)}")
     print(f"  max |int8 - float| score difference: {float(np.max(np.abs(lite_scores - keras_scores))):.4f}")
 
-    with open(os.path.join(run_dir, "metrics.json"), encoding="utf-8") as f:
-        report = json.load(f)
+    reports = {}
+    for name, run_dir in (("teacher", teacher_dir), ("student", student_dir)):
+        with open(os.path.join(run_dir, "evaluation.json"), encoding="utf-8") as f:
+            reports[name] = json.load(f)
     elapsed = time.perf_counter() - start
-    print(f"\nDone in {elapsed:.0f} s. Validation micro-AUPRC (DCASE 2019 Task 5): teacher "
-          f"{report['teacher_val_micro_auprc']:.3f}, student {report['student_val_micro_auprc']:.3f}.")
+    micro = {name: _metric(report, "dcase2019_task5_auprc_micro") for name, report in reports.items()}
+    print(f"\nDone in {elapsed:.0f} s. Test micro-AUPRC (DCASE 2019 Task 5): teacher {micro['teacher']}, "
+          f"student {micro['student']}.")
     print("Outputs:")
-    for label, path in (("data", data), ("teacher + student", run_dir), ("SavedModel", saved_model),
-                        ("int8 TFLite", tflite_path)):
-        print(f"  {label:18s} {path}")
-    return {"seconds": elapsed, "lite_scores": lite_scores, "keras_scores": keras_scores, **report}
+    for label, path in (("data", data), ("teacher run", teacher_dir), ("student run", student_dir),
+                        ("SavedModel", saved_model), ("int8 TFLite", tflite_path)):
+        print(f"  {label:12s} {path}")
+    return {"seconds": elapsed, "lite_scores": lite_scores, "keras_scores": keras_scores, "evaluation": reports}
+
+
+def _metric(report, name):
+    """A metric of an ``evaluation.json`` as text (``None`` = undefined on this data)."""
+    value = report.get("metrics", report).get(name)
+    return "undefined" if value is None else f"{float(value):.3f}"
 
 
 def main(argv=None):
