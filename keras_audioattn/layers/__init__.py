@@ -22,3 +22,9 @@ from keras_audioattn.layers.attention_pooling import (  # noqa: E402,F401
     get_pooling,
 )
 from keras_audioattn.layers.classifier_attention import ClassifierAttentionBlock  # noqa: E402,F401
+from keras_audioattn.layers.tag_attention import (  # noqa: E402,F401
+    CONCAT_MODES,
+    TagConcatenation,
+    TagMultiHeadAttention,
+    TagTransform,
+)
