@@ -28,8 +28,7 @@ import warnings
 
 import numpy as np
 
-from export.checks import (ExportCheckError, assert_builtin_only, compare_outputs, run_tflite,
-                           tflite_tensor_types)
+from export.checks import ExportCheckError, assert_builtin_only, compare_outputs, run_tflite
 from export.common import (SCORES, check_output_path, check_signals, find_sample_rate, fit_length,
                            front_end_layers, name_outputs, representative_waveforms,
                            waveform_input_spec)
@@ -146,7 +145,8 @@ def to_tflite(model, path, quantization="float32", representative_data=None, lab
     if check:
         try:
             check_tflite(path, model, quantization, sample_rate=sample_rate, waveforms=rep,
-                         scores_key=scores_key, tolerance=tolerance, labels=labels)
+                         scores_key=scores_key, tolerance=tolerance, labels=labels,
+                         float_layers=float_layers, front_end=front_end)
         except Exception:
             os.replace(path, path + ".failed")
             raise
@@ -249,41 +249,52 @@ def _int8_with_float_layers(converter, layer_names):
 
     converter._experimental_calibrate_only = True  # noqa: SLF001 (documented debugger path)
     calibrated = converter.convert()
-    it = interpreter(calibrated)
-    details = {d["index"]: d["name"] for d in it.get_tensor_details()}
-    scopes = [re.compile(rf"(^|/){re.escape(name)}(_\d+)?/") for name in layer_names]
-    nodes = []
-    for op in it._get_ops_details():  # noqa: SLF001
-        if not len(op["outputs"]):
-            continue
-        name = details[op["outputs"][0]]
-        parts = [p for p in name.split(";") if p]
-        if parts and all(any(s.search(p) for s in scopes) for p in parts):
-            nodes.append(name)
+    nodes = [name for _, name, _ in _op_outputs(calibrated) if _in_layers(name, layer_names)]
     if not nodes:
         raise ExportCheckError(f"could not find the ops of the float layers {layer_names} in the graph")
     quantized = tflite_convert.mlir_quantize(
         calibrated, disable_per_channel=False, fully_quantize=False,
         input_data_type=tf.float32, output_data_type=tf.float32, denylisted_nodes=nodes)
-    _assert_int8_after_front_end(quantized)
+    _assert_int8_after_front_end(quantized, layer_names)
     return quantized
 
 
-def _assert_int8_after_front_end(flatbuffer):
-    """After the first QUANTIZE, every compute op must produce int8 (the network is integer)."""
-    types = tflite_tensor_types(flatbuffer)
-    names = [t[0] for t in types]
+def _op_outputs(flatbuffer):
+    """``[(op name, first output tensor name, its dtype name), ...]`` in execution order."""
+    from export.checks import interpreter
+
+    it = interpreter(flatbuffer)
+    details = {d["index"]: d for d in it.get_tensor_details()}
+    return [(op["op_name"], details[op["outputs"][0]]["name"], np.dtype(details[op["outputs"][0]]["dtype"]).name)
+            for op in it._get_ops_details() if len(op["outputs"])]  # noqa: SLF001
+
+
+def _in_layers(tensor_name, layer_names):
+    """Whether an op's output was traced inside one of ``layer_names`` (the converter keeps the TF
+    name scope ``.../<layer>[_N]/...`` in tensor names; fused ops join several names with ';')."""
+    scopes = [re.compile(rf"(^|/){re.escape(name)}(_\d+)?/") for name in layer_names]
+    parts = [p for p in tensor_name.split(";") if p]
+    return bool(scopes) and bool(parts) and all(any(s.search(p) for s in scopes) for p in parts)
+
+
+def _assert_int8_after_front_end(flatbuffer, float_layer_names=()):
+    """After the first QUANTIZE, every compute op must produce int8 (the network is integer),
+    except the ops of the layers kept in float on purpose: a model with two front ends (Jung et
+    al.'s ASC + tagger) can have one of them scheduled after the other branch's QUANTIZE."""
+    ops = _op_outputs(flatbuffer)
+    names = [op for op, _, _ in ops]
     if "QUANTIZE" not in names:
         raise ExportCheckError("int8 conversion produced no QUANTIZE op: the network stayed float")
     start = names.index("QUANTIZE")
-    float_ops = [(op, dtype) for op, dtype in types[start:-1]
-                 if op not in _QUANT_OPS + _FLOAT_ONLY_OPS and dtype.startswith("float")]
+    float_ops = [(op, dtype) for op, tensor, dtype in ops[start:-1]
+                 if op not in _QUANT_OPS + _FLOAT_ONLY_OPS and dtype.startswith("float")
+                 and not _in_layers(tensor, float_layer_names)]
     if float_ops:
         raise ExportCheckError(f"ops left in float inside the int8 network: {float_ops}")
 
 
 def check_tflite(path, model, quantization, sample_rate=None, waveforms=None, scores_key=None,
-                 tolerance=None, labels=None):
+                 tolerance=None, labels=None, float_layers=None, front_end="float"):
     """Re-checks a written .tflite; returns a report dict (ops, max error per check input).
 
     Raises ExportCheckError when: a non-builtin op is present; an int8 file is not int8 after its
@@ -294,7 +305,8 @@ def check_tflite(path, model, quantization, sample_rate=None, waveforms=None, sc
 
     ops = assert_builtin_only(path)
     if quantization == "int8":
-        _assert_int8_after_front_end(open(path, "rb").read())
+        kept = [layer.name for layer in front_end_layers(model, float_layers)] if front_end == "float" else []
+        _assert_int8_after_front_end(open(path, "rb").read(), kept)
     num_samples = _input_samples(path)
     signals = check_signals(num_samples, sample_rate)
     inputs = dict(signals)

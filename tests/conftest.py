@@ -1,13 +1,6 @@
-"""Shared pytest set-up: quiet TensorFlow, deterministic seeds, small-configuration mode."""
+"""Shared test fixtures: deterministic seeds (environment set-up: the root conftest.py)."""
 
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-# Notebooks read this to run in their small configuration when executed by the test suite.
-os.environ.setdefault("AUDIOATTN_SMALL", "1")
-
-import pytest  # noqa: E402
+import pytest
 
 
 @pytest.fixture(autouse=True)

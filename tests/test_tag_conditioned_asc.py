@@ -326,7 +326,7 @@ def test_export_saved_model_scores_code_and_tags(export_model, tmp_path):
 
 def test_export_tflite_float32_and_int8(export_model, tmp_path):
     """float32: the whole tag-conditioned model; int8: its two networks, each with its front end in
-    float (the combined int8 file is refused by the export check: see the xfail below)."""
+    float (the combined int8 file: the next test)."""
     export = pytest.importorskip("export")
     from tests.helpers import assert_tflite_builtin_only, run_tflite
 
@@ -348,10 +348,16 @@ def test_export_tflite_float32_and_int8(export_model, tmp_path):
         assert np.abs(got - _np(net(clips))).max() < tol, name
 
 
-@pytest.mark.xfail(strict=True, reason="export.tflite's int8 check requires every op after the first QUANTIZE "
-                   "to be integer; this graph has two float front ends (the ASC's pre-emphasis and the tagger's "
-                   "log-mel) and the converter schedules one of them after the other branch's QUANTIZE")
 def test_export_tflite_int8_whole_model(export_model, tmp_path):
+    """Two float front ends (pre-emphasis, the tagger's log-mel), everything else int8; the
+    converter may schedule one front end after the other branch's QUANTIZE."""
     export = pytest.importorskip("export")
-    export.to_tflite(export_model, str(tmp_path / "tag_asc_int8.tflite"), quantization="int8",
-                     representative_data=_clips(), sample_rate=SR, metadata=False)
+    from tests.helpers import assert_tflite_builtin_only, run_tflite
+
+    clips = _clips()
+    f = export.to_tflite(export_model, str(tmp_path / "tag_asc_int8.tflite"), quantization="int8",
+                         representative_data=clips, sample_rate=SR, metadata=False)
+    ops = assert_tflite_builtin_only(f)
+    assert "QUANTIZE" in ops and "CONV_2D" in ops
+    got = np.concatenate([run_tflite(f, c[None])[0] for c in clips])
+    assert np.abs(got - _np(export_model(clips)["scores"])).max() < export.TOLERANCES["int8"]
