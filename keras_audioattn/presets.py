@@ -92,6 +92,27 @@ FAMILIES = {
         "small": {"lstm_units": 4, "conv_filters": 3, "num_mel_bins": 8, "front_end": dict(_SMALL_STFT)},
         "distilled": True,  # the recipe's "loss" names a distillation setup (needs a teacher)
     },
+    "jung2020-tagger": {
+        "module": "keras_audioattn.models.audio_tagger",
+        "model_class": "audio_tagger_for_training",
+        "task": "multi_label",
+        "evaluate": ("average_precision_micro", "average_precision_macro"),
+        "monitor": ("val_loss", "min"),
+        "train_overrides": {},
+        "small": {"block_filters": [4, 8], "dense_units": [8], "dropout": 0.0, "num_mel_bins": 16,
+                  "front_end": dict(_SMALL_STFT)},
+    },
+    "jung2020": {
+        "module": "keras_audioattn.models.tag_conditioned_asc",
+        "model_class": "tag_conditioned_asc_for_training",  # the scores-only view; needs a trained tagger
+        "task": "single_label",
+        "evaluate": ("accuracy",),
+        "monitor": ("val_accuracy", "max"),
+        "train_overrides": {},
+        "small": {"asc": {"code_dim": 6, "first_filters": 8, "first_kernel": 4, "block_filters": [8, 8, 8]},
+                  "transform_units": 8},
+        "needs_tagger": True,
+    },
 }
 
 
@@ -143,6 +164,7 @@ def get_preset(name):
         name=name, family=family, task=spec["task"], evaluate=list(spec["evaluate"]),
         monitor=list(spec["monitor"]), train_overrides=copy.deepcopy(spec["train_overrides"]),
         small=copy.deepcopy(spec["small"]), distilled=bool(spec.get("distilled", False)),
+        needs_tagger=bool(spec.get("needs_tagger", False)),
     )
     return entry
 

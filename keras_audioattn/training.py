@@ -367,7 +367,10 @@ def _compile(model, entry, class_names, learning_rate, optimizer_name):
     recipe = entry["training"]
     optimizer = keras.optimizers.get({"class_name": optimizer_name, "config": {"learning_rate": float(learning_rate)}})
     if entry["task"] == "single_label":
-        model.compile(optimizer=optimizer, loss=recipe.get("loss", "categorical_crossentropy"), metrics=["accuracy"])
+        loss = recipe.get("loss", "categorical_crossentropy")
+        if isinstance(loss, dict):  # a recipe keyed by output name; the trained view has "scores" only
+            loss = loss["scores"]
+        model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
     elif entry["task"] == "multi_label":
         metrics = [DCASE2019Task5AUPRC(len(class_names), average="micro", name="micro_auprc")]
         if entry.get("distilled_with_teacher"):
@@ -442,7 +445,7 @@ def _adapt(model, train_ds, max_clips=512):
 def train(preset, train, val=None, out="run", *, epochs=None, batch_size=None, learning_rate=None, optimizer=None,
           seed=0,
           strategy="default", mixed_precision=False, deterministic=False, overrides=None, small=False,
-          sample_rate=None, duration=None, resample=False, patience=None, teacher=None, overwrite=False,
+          sample_rate=None, duration=None, resample=False, patience=None, teacher=None, tagger=None, overwrite=False,
           resume=False, verbose=1, class_names=None):
     """Trains preset ``preset`` on manifest ``train`` (validation ``val``) into folder ``out``.
 
@@ -462,6 +465,8 @@ def train(preset, train, val=None, out="run", *, epochs=None, batch_size=None, l
       patience: early-stopping patience (default the recipe's; 0 disables).
       teacher: for distilled presets (Chang students), a trained teacher ``.keras`` path: the
         student is distilled with the recipe's setup; without one it trains with BCE alone.
+      tagger: for the tag-conditioned presets (``jung2020-*``, required there), a trained tagger
+        ``.keras`` path (``--preset jung2020-tagger``): frozen, it supplies the tag vectors.
       overwrite, resume: what to do with a non-empty ``out``.
       class_names: fixed class list (default: ``class_names.txt`` beside the train manifest or
         the manifest's labels).
@@ -500,6 +505,15 @@ def train(preset, train, val=None, out="run", *, epochs=None, batch_size=None, l
         raise ValueError(f"--teacher applies to distilled presets (chang2020-student-*), not {preset}")
     if teacher is not None and not os.path.isfile(teacher):
         raise FileNotFoundError(f"--teacher model not found: {teacher}")
+    if tagger is not None and not entry["needs_tagger"]:
+        raise ValueError(f"--tagger applies to the tag-conditioned presets (jung2020-*), not {preset}")
+    if entry["needs_tagger"]:
+        if tagger is None:
+            raise ValueError(f"{preset} conditions the ASC on a trained tagger: pass --tagger MODEL.keras "
+                             f"(train one first: audioattn train --preset jung2020-tagger on tagging data)")
+        if not os.path.isfile(tagger):
+            raise FileNotFoundError(f"--tagger model not found: {tagger}")
+        overrides["tagger_model"] = os.path.abspath(tagger)
 
     data = data_settings(entry, sample_rate, duration)
     train_manifest = train if not isinstance(train, (str, os.PathLike)) else load_manifest(train, class_names)

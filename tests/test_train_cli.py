@@ -73,6 +73,41 @@ def test_cab_cnn_train_evaluate_predict(corpora, tmp_path, capsys):
     assert line.startswith(f"{clip}: ") and len(line.split(", ")) == 2
 
 
+def test_jung_tagger_then_tag_conditioned_asc(corpora, tmp_path, capsys):
+    """Jung et al. 2020 from files: a tagger trained on tagging data, then the ASC conditioned on
+    its frozen tags; evaluate, predict and export take the run folder like any other."""
+    import keras
+    import numpy as np
+
+    import export
+
+    tagger_run, asc_run = tmp_path / "tagger", tmp_path / "asc"
+    assert main(_train_args("jung2020-tagger", corpora["tagging"], tagger_run, "--epochs", "1", "--batch-size", "4",
+                            "--duration", "0.5")) == 0
+    # The tag-conditioned presets refuse to start without the tag source.
+    assert main(_train_args("jung2020-tag-asc", corpora["scenes"], asc_run, "--epochs", "1")) == 2
+    assert "--tagger" in capsys.readouterr().err
+    assert main(_train_args("jung2020-tag-asc", corpora["scenes"], asc_run, "--epochs", "2", "--batch-size", "4",
+                            "--duration", "1.5", "--tagger", str(tagger_run / "model.keras"))) == 0
+    config = json.loads((asc_run / "config.json").read_text())
+    assert config["model"]["tagger_model"] == str(tagger_run / "model.keras")
+    model = keras.saving.load_model(asc_run / "model.keras", compile=False)
+    tagger = keras.saving.load_model(tagger_run / "model.keras", compile=False)
+    frozen = [layer for layer in model.layers if layer.name == tagger.name]
+    assert frozen and not frozen[0].trainable_weights  # the tag source stays frozen
+    np.testing.assert_array_equal(frozen[0].get_weights()[0], tagger.get_weights()[0])
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(asc_run), "--data", str(corpora["scenes"] / "test.csv")]) == 0
+    report = json.loads((asc_run / "evaluation.json").read_text())
+    assert list(report["metrics"]) == ["accuracy"] and 0.0 <= report["metrics"]["accuracy"] <= 1.0
+    clip = sorted((corpora["scenes"] / "audio").glob("*.wav"))[0]
+    capsys.readouterr()
+    assert main(["predict", "--model", str(asc_run), str(clip)]) == 0
+    assert capsys.readouterr().out.startswith(f"{clip}: ")
+    assert main(["export", "--model", str(asc_run), "--tflite", str(tmp_path / "asc.tflite")]) == 0
+    assert {"CONV_2D", "SOFTMAX"} <= set(export.tflite_ops(tmp_path / "asc.tflite"))  # checked by export itself
+
+
 def test_sed_predict_prints_events_with_times(corpora, tmp_path, capsys):
     corpus, run = corpora["events"], tmp_path / "sed"
     assert main(_train_args("deshmukh2020-2apae", corpus, run, "--epochs", "1", "--batch-size", "4",

@@ -168,3 +168,25 @@ class AudioTagger(keras.Model):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+# The tagger of Jung et al. 2020 (Sec. 4.2) was trained on DCASE 2019 Task 2 (80 tags, 44.1 kHz
+# resampled here to the ASC's 48 kHz so that one waveform feeds both networks). The recipe is
+# ours: the paper names the tagger's system but not its training settings.
+PAPER_PRESETS = {
+    "jung2020-tagger": {
+        "model": {"num_classes": 80, "sample_rate": 48000, "num_mel_bins": 128},
+        "training": {"optimizer": "adam", "learning_rate": 1e-3, "batch_size": 24, "epochs": 100,
+                     "loss": "binary_crossentropy", "early_stopping_patience": None,
+                     "metrics": ["average_precision_micro"]},
+        "data": {"sample_rate": 48000, "duration": 10.0, "multi_label": True},
+        "paper": "Jung et al. 2020, Sec. 4.2: the tag source (a 128-mel CNN tagger; see docs/jung2020.md)",
+    },
+}
+
+
+def audio_tagger_for_training(num_classes=80, sample_rate=48000, **config):
+    """``AudioTagger(num_tags=num_classes, ...)``: the builder ``audioattn train`` calls for the
+    ``jung2020-tagger`` preset (the training driver names the output count ``num_classes`` and
+    sets ``sample_rate`` from the data)."""
+    return AudioTagger(num_tags=num_classes, sample_rate=sample_rate, **config)

@@ -350,3 +350,35 @@ def mixup_batch(x, y, alpha=0.2, rng=None):
     lx = lam.reshape((-1,) + (1,) * (x.ndim - 1))
     ly = lam.reshape((-1,) + (1,) * (y.ndim - 1))
     return lx * x + (1 - lx) * x[perm], ly * y + (1 - ly) * y[perm]
+
+
+def tag_conditioned_asc_for_training(num_classes=10, sample_rate=48000, asc=None, tagger=None, concat=None,
+                                     attention=None, shared_transform=True, transform_units=128,
+                                     tagger_model=None, num_channels=1, name="tag_conditioned_asc"):
+    """The builder ``audioattn train`` calls for the ``jung2020-*`` presets.
+
+    Returns the *scores-only* view (:meth:`TagConditionedASC.scores_model`) of a
+    :class:`TagConditionedASC` whose tagger is the trained, frozen model at ``tagger_model``
+    (``audioattn train --tagger run/model.keras``; train it first with ``--preset
+    jung2020-tagger``), so that ``fit`` / ``evaluate`` / ``export`` see one softmax output.
+    ``asc`` are the preset's ASC network settings (``num_classes``, ``sample_rate`` and
+    ``num_channels`` are set here: the manifest pipeline decodes mono, so ``num_channels=1``);
+    ``tagger`` (the preset's untrained tagger settings) is not used: the tag source must be
+    trained on its own labels (Sec. 4.2).
+    """
+    from keras_audioattn.models.raw_waveform_asc import RawWaveformASC
+
+    del tagger
+    if tagger_model is None:
+        raise ValueError("jung2020 presets condition the ASC on a trained tagger: pass --tagger MODEL.keras "
+                         "(train one first: audioattn train --preset jung2020-tagger on tagging data)")
+    import os
+
+    if not os.path.isfile(tagger_model):
+        raise FileNotFoundError(f"--tagger model not found: {tagger_model}")
+    trained = keras.saving.load_model(tagger_model, compile=False)
+    asc_config = {**_ASC, **(asc or {}), "num_classes": int(num_classes), "sample_rate": int(sample_rate),
+                  "num_channels": int(num_channels)}
+    model = TagConditionedASC(RawWaveformASC(**asc_config), trained, concat=concat, attention=attention,
+                              shared_transform=shared_transform, transform_units=transform_units, name=name)
+    return model.scores_model()
