@@ -93,7 +93,7 @@ def to_tflite(model, path, quantization="float32", representative_data=None, lab
     if quantization == "int8" and rep is None:
         raise ValueError("quantization='int8' needs representative_data (calibration waveforms)")
 
-    from export.twin import lstm_layers, lstm_twins, recurrent_layers
+    from export.twin import cell_clip, lstm_layers, lstm_twins, recurrent_layers
 
     lstms = lstm_layers(model)
     others = [layer.name for layer in recurrent_layers(model) if layer not in lstms]
@@ -113,7 +113,10 @@ def to_tflite(model, path, quantization="float32", representative_data=None, lab
         num_classes = concrete.structured_outputs[SCORES].shape[-1]
         if labels is not None and len(labels) != num_classes:
             raise ValueError(f"{len(labels)} labels for a model with {num_classes} output scores")
-        if twins:
+        clip = cell_clip(lstms)
+        if twins and not clip:
+            # (A clipped LSTM's twin does not clip; the fused op does, so its file is checked
+            # against Keras after conversion only.)
             _check_twin_graph(model, concrete, num_samples, sample_rate, scores_key, rep)
         saved = os.path.join(tmp, "saved_model")
         save_module(saved, concrete, backend_variables([model] + list(twins)))
@@ -127,7 +130,10 @@ def to_tflite(model, path, quantization="float32", representative_data=None, lab
                               fused_lstm=bool(twins))
 
     if twins:
-        flatbuffer = _remove_lstm_cell_clip(flatbuffer)
+        if quantization == "int8" and clip > 16:
+            warnings.warn(f"cell_clip={clip:g}: TFLite's int8 LSTM holds the cell state within about ±16, so "
+                          f"cells beyond that saturate in the .tflite (train with cell_clip <= 16)")
+        flatbuffer = _set_lstm_cell_clip(flatbuffer, clip)
     if metadata and labels is not None:
         from export.metadata import add_metadata, metadata_available
 
@@ -167,8 +173,9 @@ def _check_twin_graph(model, concrete, num_samples, sample_rate, scores_key, rep
         compare_outputs(want, got, 1e-4, f"tf_keras LSTM twin vs Keras on check input {i}")
 
 
-def _remove_lstm_cell_clip(flatbuffer):
-    """Sets the fused LSTM's ``cell_clip`` to 0 (off), in every mode.
+def _set_lstm_cell_clip(flatbuffer, value=0.0):
+    """Sets the fused LSTM's ``cell_clip`` to the Keras layer's: 0 (off) for ``keras.layers.LSTM``,
+    ``cell_clip`` for :class:`keras_audioattn.layers.ClippedLSTM`; in every mode.
 
     The converter's Keras-LSTM fusion writes ``cell_clip=10``; Keras never clips the cell state.
     A cell that climbs past 10 and comes back then ends with the wrong sign (see
@@ -188,8 +195,8 @@ def _remove_lstm_cell_clip(flatbuffer):
         for op in subgraph.operators:
             code = model.operatorCodes[op.opcodeIndex]
             if max(code.builtinCode, code.deprecatedBuiltinCode) == fb.BuiltinOperator.UNIDIRECTIONAL_SEQUENCE_LSTM:
-                if op.builtinOptions.cellClip:
-                    op.builtinOptions.cellClip = 0.0
+                if op.builtinOptions.cellClip != value:
+                    op.builtinOptions.cellClip = float(value)
                     changed = True
     if not changed:
         return flatbuffer

@@ -30,10 +30,25 @@ def recurrent_layers(model):
     return [layer for layer in _iter_layers(model) if isinstance(layer, keras.layers.RNN)]
 
 
+# keras.layers.LSTM and keras_audioattn's ClippedLSTM (the same maths with the cell state clipped,
+# which the fused op's cell_clip reproduces); other subclasses may change the maths: not twinned.
+_TWINNED_CLASSES = ("LSTM", "ClippedLSTM")
+
+
 def lstm_layers(model):
     import keras
 
-    return [layer for layer in recurrent_layers(model) if type(layer) is keras.layers.LSTM]
+    return [layer for layer in recurrent_layers(model)
+            if isinstance(layer, keras.layers.LSTM) and type(layer).__name__ in _TWINNED_CLASSES]
+
+
+def cell_clip(lstms):
+    """The fused op's ``cell_clip`` for these LSTMs: their ``cell_clip`` (0 = none, as Keras'
+    LSTM). One value for all: the converter's ops cannot be matched to layers reliably."""
+    clips = {float(getattr(layer, "cell_clip", 0.0) or 0.0) for layer in lstms}
+    if len(clips) > 1:
+        raise ValueError(f"LSTMs with different cell_clip values {sorted(clips)} cannot be exported together")
+    return clips.pop() if clips else 0.0
 
 
 def _make_twin(layer):

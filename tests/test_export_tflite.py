@@ -150,6 +150,28 @@ def test_float_lstm_does_not_clip_cell_state(tmp_path):
     np.testing.assert_allclose(run_tflite(path, x)["scores"], want, atol=1e-4)
 
 
+def test_clipped_lstm_exports_its_clip(tmp_path):
+    """ClippedLSTM(cell_clip=10) on the weights above: Keras clips (ends at h = -1) and so does
+    the .tflite, whose fused op carries cell_clip=10; the plain LSTM's file has no clip (h = +1)."""
+    from keras_audioattn.layers import ClippedLSTM
+
+    waveform = keras.Input((100,))
+    layer = ClippedLSTM(1, cell_clip=10.0)
+    model = keras.Model(waveform, layer(keras.layers.Reshape((50, 2))(waveform)))
+    rng = np.random.default_rng(0)
+    kernel = rng.uniform(-0.05, 0.05, (2, 4)).astype("float32")
+    kernel[0, 2] = 10.0
+    bias = np.array([10, 10, 0, 10], "float32") + rng.uniform(-0.05, 0.05, 4).astype("float32")
+    layer.set_weights([kernel, rng.uniform(-0.05, 0.05, (1, 4)).astype("float32"), bias])
+    x = np.zeros((1, 100), "float32")
+    x[0, 0::2] = np.concatenate([np.ones(30), -np.ones(20)])
+    path = export.to_tflite(model, tmp_path / "clipped.tflite")
+    assert _lstm_cell_clips(path) == [10.0]
+    want = np.asarray(model(x))
+    assert want[0, 0] < -0.99
+    np.testing.assert_allclose(run_tflite(path, x)["scores"], want, atol=1e-4)
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_no_lstm_file_keeps_the_converters_cell_clip(lstm, mode):
     """int8 too: its int16 cell state saturates at its calibrated power-of-two range; the extra

@@ -28,3 +28,4 @@ from keras_audioattn.layers.tag_attention import (  # noqa: E402,F401
     TagMultiHeadAttention,
     TagTransform,
 )
+from keras_audioattn.layers.clipped_lstm import ClippedLSTM, ClippedLSTMCell  # noqa: E402,F401

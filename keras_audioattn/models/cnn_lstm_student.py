@@ -28,6 +28,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from keras_audioattn.layers.clipped_lstm import ClippedLSTM
 from keras_audioattn.layers.front_ends import FRONT_END_PRESETS, LogMelSpectrogram
 
 _PKG = "keras_audioattn"
@@ -78,6 +79,10 @@ class CNNLSTMStudent(keras.Model):
         998 frames and 497 LSTM steps).
       front_end: overrides for ``LogMelSpectrogram.from_preset("chang2020_student", ...)``.
       normalize_inputs: per-mel-band ``BatchNormalization`` before the conv (not in the paper).
+      cell_clip: ``None`` (the paper's plain LSTM) or a bound on the LSTM cell state
+        (:class:`~keras_audioattn.layers.ClippedLSTM`, e.g. 10): train with the clip that TFLite's
+        int8 LSTM kernel imposes (its int16 cell state spans about ±16) when the student is to be
+        deployed as a full-int8 file; see ``docs/chang2020.md`` for the measured difference.
       name: model name.
 
     Call: ``(batch, samples)`` -> ``(batch, num_classes)`` tag probabilities.
@@ -88,7 +93,7 @@ class CNNLSTMStudent(keras.Model):
     def __init__(self, num_classes=8, lstm_units=128, num_mel_bins=20, conv_filters=32, kernel_size=5,
                  strides=2, padding="valid", classifier_activation="sigmoid", include_top=True,
                  include_front_end=True, sample_rate=16000, clip_duration=None, front_end=None,
-                 normalize_inputs=True, name="cnn_lstm_student", **kwargs):
+                 normalize_inputs=True, cell_clip=None, name="cnn_lstm_student", **kwargs):
         if include_top:
             num_classes = _positive_int(num_classes, "num_classes")
         lstm_units = _positive_int(lstm_units, "lstm_units")
@@ -126,7 +131,10 @@ class CNNLSTMStudent(keras.Model):
                                 activation="relu", name="conv")(x)
         freq = (num_mel_bins - kernel_size) // strides + 1 if padding == "valid" else -(-num_mel_bins // strides)
         x = keras.layers.Reshape((-1, freq * conv_filters), name="flatten_freq")(x)
-        x = keras.layers.LSTM(lstm_units, name="lstm")(x)
+        if cell_clip is None:
+            x = keras.layers.LSTM(lstm_units, name="lstm")(x)
+        else:
+            x = ClippedLSTM(lstm_units, cell_clip=float(cell_clip), name="lstm")(x)
         if include_top:
             x = keras.layers.Dense(num_classes, activation=classifier_activation, dtype="float32",  # mixed precision
                                    name="predictions")(x)
@@ -146,6 +154,7 @@ class CNNLSTMStudent(keras.Model):
         self.clip_duration = None if clip_duration is None else float(clip_duration)
         self.front_end = front_end
         self.normalize_inputs = bool(normalize_inputs)
+        self.cell_clip = None if cell_clip is None else float(cell_clip)
 
     @classmethod
     def from_preset(cls, name, **overrides):
@@ -170,6 +179,7 @@ class CNNLSTMStudent(keras.Model):
             "clip_duration": self.clip_duration,
             "front_end": dict(self.front_end),
             "normalize_inputs": self.normalize_inputs,
+            "cell_clip": self.cell_clip,
             "name": self.name,
             "trainable": self.trainable,
         }
