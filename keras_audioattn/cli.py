@@ -1,8 +1,8 @@
 """The ``audioattn`` command line.
 
 Each sub-command lives in its own module that defines ``add_parser(subparsers)``; the module
-registers a parser whose ``func`` default is called with the parsed arguments. Modules are
-imported lazily so that ``audioattn --version`` does not pay for importing TensorFlow.
+registers a parser whose ``func`` default is called with the parsed arguments. (Importing
+``keras_audioattn`` imports TensorFlow, to register the package's Keras objects.)
 """
 
 from __future__ import annotations
