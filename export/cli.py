@@ -28,6 +28,9 @@ def add_parser(subparsers):
     parser.add_argument("--representative", help="manifest CSV of calibration clips (required for int8)")
     parser.add_argument("--front-end", default="float", choices=["float", "int8"],
                         help="int8 only: keep the front end float (default) or quantize it too")
+    parser.add_argument("--head", default="float", choices=["float", "int8"],
+                        help="int8 only: keep the output layer (last dense + sigmoid/softmax) float (default) "
+                             "or quantize it too")
     parser.add_argument("--labels", help="class-name file (one per line, or a JSON list)")
     parser.add_argument("--sample-rate", type=int, help="Hz (default: from the model's front end)")
     parser.add_argument("--num-samples", type=int, help="TFLite input length for variable-length models")
@@ -85,7 +88,7 @@ def run(args):
     import keras
 
     import export
-    import keras_audioattn  # noqa: F401  (registers the package's layers for deserialisation)
+    import keras_audioattn  # noqa: F401  (registers the package's Keras objects for deserialisation)
 
     model = keras.saving.load_model(model_path)
     export.common.waveform_input_spec(model)
@@ -101,6 +104,7 @@ def run(args):
     if args.tflite:
         path = export.to_tflite(model, args.tflite, args.quantization, representative_data=args.representative,
                                 labels=labels, sample_rate=sample_rate, num_samples=args.num_samples,
-                                front_end=args.front_end, scores_key=args.scores_key, overwrite=args.overwrite)
+                                front_end=args.front_end, head=args.head, scores_key=args.scores_key,
+                                overwrite=args.overwrite)
         print(f"TFLite ({args.quantization}): {path} ({os.path.getsize(path)} bytes)")
     return 0

@@ -79,9 +79,11 @@ def test_int8_is_integer_after_float_front_end(which, request):
     # The log-mel front end runs in float32 before the single QUANTIZE ...
     assert {"RFFT2D", "LOG"} <= set(ops[:q])
     assert all(dtype.startswith("float") or dtype == "complex64" for _, dtype in types[:q])
-    # ... then every compute op of the network produces int8, up to the final DEQUANTIZE.
-    assert ops[-1] == "DEQUANTIZE"
-    network = [(op, dtype) for op, dtype in types[q + 1:-1]]
+    # ... then every compute op of the network produces int8 up to one DEQUANTIZE, after which
+    # only the output layer (last dense + sigmoid) runs in float (head="float", the default).
+    d = len(ops) - 1 - ops[::-1].index("DEQUANTIZE")
+    assert types[d + 1:] == [("FULLY_CONNECTED", "float32"), ("LOGISTIC", "float32")], types[d:]
+    network = [(op, dtype) for op, dtype in types[q + 1:d]]
     assert network and all(dtype == "int8" for _, dtype in network), network
     if which == "lstm":
         assert ("UNIDIRECTIONAL_SEQUENCE_LSTM", "int8") in network
@@ -89,6 +91,16 @@ def test_int8_is_integer_after_float_front_end(which, request):
         sizes = {mode: os.path.getsize(p) for mode, p in paths.items()}
         assert sizes["int8"] < sizes["float32"] and sizes["dynamic"] < sizes["float32"], sizes
         assert sizes["float16"] < sizes["float32"], sizes
+
+
+def test_int8_head_option_quantizes_the_output_layer(conv, calibration, tmp_path):
+    model, _ = conv
+    path = export.to_tflite(model, tmp_path / "int8_head.tflite", "int8", representative_data=calibration,
+                            labels=LABELS, head="int8")
+    types = tflite_tensor_types(path)
+    assert types[-1][0] == "DEQUANTIZE" and types[-2] == ("LOGISTIC", "int8"), types[-3:]
+    with pytest.raises(ValueError, match="head"):
+        export.to_tflite(model, tmp_path / "bad.tflite", "int8", representative_data=calibration, head="int4")
 
 
 def test_recheck_on_silence_noise_tone(lstm):
