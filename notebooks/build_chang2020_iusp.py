@@ -4,19 +4,7 @@ Execute afterwards with
   AUDIOATTN_SMALL=1 .venv/bin/python -m jupyter nbconvert --to notebook --execute --inplace notebooks/chang2020_iusp.ipynb
 """
 
-import os
-
-import nbformat as nbf
-
-cells = []
-
-
-def md(text):
-    cells.append(nbf.v4.new_markdown_cell(text.strip()))
-
-
-def code(text):
-    cells.append(nbf.v4.new_code_cell(text.strip()))
+from nbbuild import code, md, write
 
 
 md("""
@@ -173,9 +161,4 @@ print(f"micro-AUPRC Keras {dcase2019_task5_auprc(y_test, keras_scores):.3f} vs i
       f"{dcase2019_task5_auprc(y_test, int8_scores):.3f}")
 """)
 
-nb = nbf.v4.new_notebook()
-nb["cells"] = cells
-nb["metadata"]["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "chang2020_iusp.ipynb")
-nbf.write(nb, out)
-print("wrote", out)
+write("chang2020_iusp.ipynb")

@@ -5,19 +5,7 @@
         notebooks/deshmukh2020_2apae.ipynb
 """
 
-import os
-
-import nbformat as nbf
-
-cells = []
-
-
-def md(text):
-    cells.append(nbf.v4.new_markdown_cell(text.strip()))
-
-
-def code(text):
-    cells.append(nbf.v4.new_code_cell(text.strip()))
+from nbbuild import code, md, write
 
 
 md("""
@@ -219,20 +207,4 @@ display(Image(path))
 os.remove(path)
 """)
 
-nb = nbf.v4.new_notebook()
-nb["cells"] = cells
-nb["metadata"]["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "deshmukh2020_2apae.ipynb")
-nbf.write(nb, path)
-print("wrote", path)
-if "--execute" in os.sys.argv:
-    from nbclient import NotebookClient
-
-    nb = nbf.read(path, as_version=4)
-    NotebookClient(nb, timeout=7200, kernel_name="python3",
-                   resources={"metadata": {"path": os.path.dirname(path)}}).execute()
-    for cell in nb.cells:  # drop TensorFlow's start-up log lines, keep results
-        if cell.cell_type == "code":
-            cell.outputs = [o for o in cell.outputs if o.get("name") != "stderr"]
-    nbf.write(nb, path)
-    print("executed", path)
+write("deshmukh2020_2apae.ipynb")

@@ -5,19 +5,7 @@
         notebooks/jung2020_tag_asc.ipynb
 """
 
-import os
-
-import nbformat as nbf
-
-cells = []
-
-
-def md(text):
-    cells.append(nbf.v4.new_markdown_cell(text.strip()))
-
-
-def code(text):
-    cells.append(nbf.v4.new_code_cell(text.strip()))
+from nbbuild import code, md, write
 
 
 md("""
@@ -218,20 +206,4 @@ for preset in ("jung2020-tag-asc",) if SMALL else ("jung2020-baseline", "jung202
     print(f"{preset:>20}: {paper.count_params() - paper.tagger.count_params():,} parameters without the tagger")
 """)
 
-nb = nbf.v4.new_notebook()
-nb["cells"] = cells
-nb["metadata"]["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "jung2020_tag_asc.ipynb")
-nbf.write(nb, path)
-print("wrote", path)
-if "--execute" in os.sys.argv:
-    from nbclient import NotebookClient
-
-    nb = nbf.read(path, as_version=4)
-    NotebookClient(nb, timeout=3600, kernel_name="python3",
-                   resources={"metadata": {"path": os.path.dirname(path)}}).execute()
-    for cell in nb.cells:  # drop TensorFlow's start-up log lines, keep results
-        if cell.cell_type == "code":
-            cell.outputs = [o for o in cell.outputs if o.get("name") != "stderr"]
-    nbf.write(nb, path)
-    print("executed", path)
+write("jung2020_tag_asc.ipynb", timeout=3600)

@@ -6,19 +6,7 @@
 (or execute it with nbclient, as below when run with --execute).
 """
 
-import os
-
-import nbformat as nbf
-
-cells = []
-
-
-def md(text):
-    cells.append(nbf.v4.new_markdown_cell(text.strip()))
-
-
-def code(text):
-    cells.append(nbf.v4.new_code_cell(text.strip()))
+from nbbuild import code, md, write
 
 
 md("""
@@ -213,20 +201,4 @@ for mode, scores in out.items():
     print(f"{mode:>7} accuracy {metrics.accuracy(y_true, scores.argmax(1)):.3f}")
 """)
 
-nb = nbf.v4.new_notebook()
-nb["cells"] = cells
-nb["metadata"]["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lu2020_cab_cnn.ipynb")
-nbf.write(nb, path)
-print("wrote", path)
-if "--execute" in os.sys.argv:
-    from nbclient import NotebookClient
-
-    nb = nbf.read(path, as_version=4)
-    NotebookClient(nb, timeout=3600, kernel_name="python3",
-                   resources={"metadata": {"path": os.path.dirname(path)}}).execute()
-    for cell in nb.cells:  # drop TensorFlow's start-up log lines, keep results
-        if cell.cell_type == "code":
-            cell.outputs = [o for o in cell.outputs if o.get("name") != "stderr"]
-    nbf.write(nb, path)
-    print("executed", path)
+write("lu2020_cab_cnn.ipynb", timeout=3600)

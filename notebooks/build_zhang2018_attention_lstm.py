@@ -5,19 +5,7 @@
         notebooks/zhang2018_attention_lstm.ipynb
 """
 
-import os
-
-import nbformat as nbf
-
-cells = []
-
-
-def md(text):
-    cells.append(nbf.v4.new_markdown_cell(text.strip()))
-
-
-def code(text):
-    cells.append(nbf.v4.new_code_cell(text.strip()))
+from nbbuild import code, md, write
 
 
 md("""
@@ -154,9 +142,4 @@ fig.tight_layout()
 print("alpha sums to", float(alpha.sum()))
 """)
 
-nb = nbf.v4.new_notebook()
-nb["cells"] = cells
-nb["metadata"]["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "zhang2018_attention_lstm.ipynb")
-nbf.write(nb, path)
-print("wrote", path)
+write("zhang2018_attention_lstm.ipynb")

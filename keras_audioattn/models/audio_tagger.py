@@ -33,6 +33,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from keras_audioattn.models._common import positive_int
 from keras_audioattn.layers.front_ends import FRONT_END_PRESETS, LogMelSpectrogram
 
 _PKG = "keras_audioattn"
@@ -41,9 +42,7 @@ DEFAULT_PARAMETER_COUNT_80_TAGS = 1_304_464  # AudioTagger(80).count_params()
 
 
 def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"AudioTagger: {name} must be a positive integer, got {value!r}")
-    return value
+    return positive_int(value, name, "AudioTagger")
 
 
 @keras.saving.register_keras_serializable(package=_PKG)

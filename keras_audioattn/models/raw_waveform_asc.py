@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import keras
 
+from keras_audioattn.models._common import positive_int
+
 from keras_audioattn.layers.front_ends import PreEmphasis
 
 _PKG = "keras_audioattn"
@@ -40,9 +42,7 @@ DEFAULT_PARAMETER_COUNT = 715_978  # RawWaveformASC().count_params()
 
 
 def _positive_int(value, name, cls="RawWaveformASC"):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{cls}: {name} must be a positive integer, got {value!r}")
-    return value
+    return positive_int(value, name, cls)
 
 
 @keras.saving.register_keras_serializable(package=_PKG)

@@ -24,9 +24,8 @@ Hint layers (Sec. 4.4: "the outputs after the Max Pooling layers"): ``pool1``, `
 from __future__ import annotations
 
 import keras
-import numpy as np
 
-from keras_audioattn.layers.front_ends import FRONT_END_PRESETS, LogMelSpectrogram
+from keras_audioattn.models._common import log_mel_input, positive_int
 
 _PKG = "keras_audioattn"
 PAPER_BLOCKS = ((64,), (128,), (256, 256), (512, 512))
@@ -47,9 +46,7 @@ PAPER_PRESETS = {
 
 
 def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
-    return int(value)
+    return positive_int(value, name, "VGGishTeacher")
 
 
 @keras.saving.register_keras_serializable(package=_PKG)
@@ -91,25 +88,9 @@ class VGGishTeacher(keras.Model):
         sample_rate = _positive_int(sample_rate, "sample_rate")
         if num_mel_bins < 2 ** (len(blocks) - 1):
             raise ValueError(f"num_mel_bins={num_mel_bins} is too small for {len(blocks) - 1} 2x2 poolings.")
-        if clip_duration is not None and not float(clip_duration) > 0:
-            raise ValueError(f"`clip_duration` must be positive or None, got {clip_duration!r}.")
+        inputs, x = log_mel_input("chang2020_teacher", include_front_end, sample_rate, num_mel_bins, clip_duration,
+                                  front_end, normalize_inputs)
         front_end = dict(front_end or {})
-
-        if include_front_end:
-            num_samples = None if clip_duration is None else int(round(sample_rate * float(clip_duration)))
-            inputs = keras.Input(shape=(num_samples,), dtype="float32", name="waveform")
-            config = dict(FRONT_END_PRESETS["chang2020_teacher"])
-            config.update(sample_rate=sample_rate, num_mel_bins=num_mel_bins, **front_end)
-            log_mel = LogMelSpectrogram(name="log_mel", **config)
-            if num_samples is not None and num_samples < log_mel.min_samples:
-                raise ValueError(f"A clip of {num_samples} samples is shorter than one STFT frame "
-                                 f"({log_mel.min_samples} samples).")
-            x = log_mel(inputs)
-        else:
-            inputs = keras.Input(shape=(None, num_mel_bins), dtype="float32", name="log_mel")
-            x = inputs
-        if normalize_inputs:
-            x = keras.layers.BatchNormalization(axis=-1, momentum=0.9, name="feature_norm")(x)
         x = keras.layers.Reshape((-1, num_mel_bins, 1), name="add_channel")(x)
         for i, block in enumerate(blocks, start=1):
             for j, filters in enumerate(block, start=1):
