@@ -94,7 +94,7 @@ def main(argv=None):
         print(f"== LSTM {units}: {model.count_params()} parameters")
         # (mode, front end, output layer): int8 files are measured with each part float or int8.
         variants = [("float32", "float", "float"), ("float16", "float", "float"), ("dynamic", "float", "float"),
-                    ("int8", "float", "float"), ("int8", "float", "int8"), ("int8", "int8", "float")]
+                    ("int8", "float", "float"), ("int8", "float", "int8"), ("int8", "int8", "int8")]
         for mode, front_end, head in variants:
             label = mode if mode != "int8" else f"int8 (front end {front_end}, head {head})"
             path = os.path.join(tmp, f"lstm{units}_{mode}_{front_end}_{head}.tflite")

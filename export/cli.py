@@ -28,9 +28,9 @@ def add_parser(subparsers):
     parser.add_argument("--representative", help="manifest CSV of calibration clips (required for int8)")
     parser.add_argument("--front-end", default="float", choices=["float", "int8"],
                         help="int8 only: keep the front end float (default) or quantize it too")
-    parser.add_argument("--head", default="float", choices=["float", "int8"],
-                        help="int8 only: keep the output layer (last dense + sigmoid/softmax) float (default) "
-                             "or quantize it too")
+    parser.add_argument("--head", default=None, choices=["float", "int8"],
+                        help="int8 only: keep the output layer (last dense + sigmoid/softmax) float or quantize "
+                             "it too (default: float with a float front end, int8 with --front-end int8)")
     parser.add_argument("--labels", help="class-name file (one per line, or a JSON list)")
     parser.add_argument("--sample-rate", type=int, help="Hz (default: from the model's front end)")
     parser.add_argument("--num-samples", type=int, help="TFLite input length for variable-length models")

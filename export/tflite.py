@@ -13,7 +13,7 @@ int8: int8 weights and activations, calibrated on ``representative_data``; float
 output. ``front_end="float"`` (default, chosen by the measurements in docs/export.md) keeps the
 signal-processing front end (LogMelSpectrogram & co.) in float32, followed by one QUANTIZE op
 and the int8 network; ``front_end="int8"`` quantizes everything, including the waveform itself.
-``head="float"`` (default, also chosen by measurement: :func:`_head_ops`) keeps the output layer
+``head="float"`` (default with the float front end, chosen by measurement: :func:`_head_ops`) keeps the output layer
 (last FULLY_CONNECTED + sigmoid/softmax, a few hundred weights) in float32 after a DEQUANTIZE.
 
 Keras 3 LSTMs are exported through ``tf_keras`` twins (:mod:`export.twin`) so that they become the
@@ -47,7 +47,7 @@ _FINAL_ACTIVATIONS = ("LOGISTIC", "SOFTMAX")
 
 
 def to_tflite(model, path, quantization="float32", representative_data=None, labels=None,
-              sample_rate=None, *, num_samples=None, front_end="float", head="float", float_layers=None,
+              sample_rate=None, *, num_samples=None, front_end="float", head=None, float_layers=None,
               scores_key=None, overwrite=False, check=True, metadata=True,
               max_calibration_examples=200, tolerance=None):
     """Converts ``model`` to a .tflite at ``path``, checks the file, returns ``path``.
@@ -65,8 +65,10 @@ def to_tflite(model, path, quantization="float32", representative_data=None, lab
       num_samples: input length for models that accept any length (default: the
         representative clips' length, else one second).
       front_end: int8 only -- "float" keeps the front end float32, "int8" quantizes it.
-      head: int8 only -- "float" (default) keeps the output layer (the last FULLY_CONNECTED and
-        the sigmoid / softmax after it) float32, "int8" quantizes it (scores in steps of 1/256).
+      head: int8 only -- "float" keeps the output layer (the last FULLY_CONNECTED and the sigmoid
+        / softmax after it) float32, "int8" quantizes it (scores in steps of 1/256). Default
+        (None): "float" with a float front end, "int8" with ``front_end="int8"`` (a fully
+        integer file; a float head needs the float front end's quantization path).
       float_layers: int8 only -- names of the layers to keep float (default: the front-end layers
         LogMelSpectrogram, MelSpectrogram, STFTSpectrogram, IntervalMaxPooling, PreEmphasis).
       scores_key: for dict-output models, the output exported as ``scores``.
@@ -78,8 +80,12 @@ def to_tflite(model, path, quantization="float32", representative_data=None, lab
         raise ValueError(f"quantization must be one of {QUANTIZATIONS}, got {quantization!r}")
     if front_end not in ("float", "int8"):
         raise ValueError(f"front_end must be 'float' or 'int8', got {front_end!r}")
+    if head is None:
+        head = front_end
     if head not in ("float", "int8"):
         raise ValueError(f"head must be 'float' or 'int8', got {head!r}")
+    if head == "float" and front_end == "int8":
+        raise ValueError("head='float' needs front_end='float' (front_end='int8' makes the whole file integer)")
     model_samples = waveform_input_spec(model)
     sample_rate = find_sample_rate(model, sample_rate)
     rep = representative_waveforms(representative_data, None, max_calibration_examples, sample_rate)
@@ -339,7 +345,7 @@ def _assert_int8_after_front_end(flatbuffer, float_layer_names=(), float_head=Fa
 
 
 def check_tflite(path, model, quantization, sample_rate=None, waveforms=None, scores_key=None,
-                 tolerance=None, labels=None, float_layers=None, front_end="float", head="float"):
+                 tolerance=None, labels=None, float_layers=None, front_end="float", head=None):
     """Re-checks a written .tflite; returns a report dict (ops, max error per check input).
 
     Raises ExportCheckError when: a non-builtin op is present; an int8 file is not int8 after its
@@ -351,7 +357,7 @@ def check_tflite(path, model, quantization, sample_rate=None, waveforms=None, sc
     ops = assert_builtin_only(path)
     if quantization == "int8":
         kept = [layer.name for layer in front_end_layers(model, float_layers)] if front_end == "float" else []
-        _assert_int8_after_front_end(open(path, "rb").read(), kept, head == "float")
+        _assert_int8_after_front_end(open(path, "rb").read(), kept, (head or front_end) == "float")
     num_samples = _input_samples(path)
     signals = check_signals(num_samples, sample_rate)
     inputs = dict(signals)
