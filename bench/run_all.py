@@ -1,0 +1,76 @@
+"""``make bench``: runs every benchmark script in its own process and keeps what each printed.
+
+    .venv/bin/python bench/run_all.py [--only frontend export ...] [--out bench/results] [--list]
+
+Each entry below is one script with the arguments used for ``docs/benchmarks.md``. Its stdout
+goes to ``OUT/<name>.txt`` and, where the script writes JSON, to ``OUT/<name>.json``; the load
+average before and after each run is recorded in ``OUT/<name>.txt`` too, because figures taken
+on a busy machine are not comparable with figures taken on an idle one. Benchmarks are not
+tests: nothing here asserts, and the full set takes tens of minutes on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# name -> (script, arguments); "{out}" is replaced by the output folder.
+BENCHMARKS = {
+    "frontend": ("frontend.py", ["--conversion", "--json", "{out}/frontend.json"]),
+    "data": ("data.py", ["--num-clips", "200"]),
+    "export": ("export.py", ["--units", "16", "128", "--out", "{out}/export.json"]),
+    "iusp_students": ("iusp_students.py", ["--out", "{out}/iusp_students", "--num-clips", "480", "--epochs", "15",
+                                           "--batch-size", "16", "--latency-runs", "30",
+                                           "--calibration-clips", "48"]),
+    "attention_lstm": ("attention_lstm.py", ["--json", "{out}/attention_lstm.json"]),
+    "cab_cnn": ("cab_cnn.py", ["--seconds", "5", "10", "--steps", "3", "--json", "{out}/cab_cnn.json"]),
+    "two_step_attention_sed_paper": ("two_step_attention_sed.py", ["--config", "paper", "--steps", "3"]),
+    "two_step_attention_sed_reduced": ("two_step_attention_sed.py", ["--config", "reduced", "--steps", "5"]),
+    "jung2020_tag_asc": ("jung2020_tag_asc.py", []),
+}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", nargs="+", choices=sorted(BENCHMARKS), help="run only these")
+    parser.add_argument("--out", default=os.path.join(HERE, "results"))
+    parser.add_argument("--list", action="store_true", help="print the commands and exit")
+    args = parser.parse_args(argv)
+    os.makedirs(args.out, exist_ok=True)
+    failed = []
+    for name in args.only or list(BENCHMARKS):
+        script, script_args = BENCHMARKS[name]
+        path = os.path.join(HERE, script)
+        command = [sys.executable, path] + [a.format(out=args.out) for a in script_args]
+        print("$ " + " ".join(command), flush=True)
+        if args.list:
+            continue
+        if not os.path.isfile(path):
+            print(f"  missing: {path}")
+            failed.append(name)
+            continue
+        load_before = os.getloadavg()
+        start = time.perf_counter()
+        result = subprocess.run(command, capture_output=True, text=True, cwd=os.path.dirname(HERE))
+        seconds = time.perf_counter() - start
+        with open(os.path.join(args.out, f"{name}.txt"), "w", encoding="utf-8") as f:
+            f.write(f"$ {' '.join(command)}\n# load average before {load_before}, after {os.getloadavg()}, "
+                    f"{seconds:.0f} s, exit {result.returncode}\n{result.stdout}")
+        print(result.stdout[-2000:], flush=True)
+        if result.returncode:
+            print(result.stderr[-2000:], file=sys.stderr)
+            failed.append(name)
+        print(f"  {name}: {seconds:.0f} s, exit {result.returncode}", flush=True)
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
