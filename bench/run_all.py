@@ -32,6 +32,8 @@ BENCHMARKS = {
     "two_step_attention_sed_paper": ("two_step_attention_sed.py", ["--config", "paper", "--steps", "3"]),
     "two_step_attention_sed_reduced": ("two_step_attention_sed.py", ["--config", "reduced", "--steps", "5"]),
     "jung2020_tag_asc": ("jung2020_tag_asc.py", []),
+    "vggish_teacher_all_trainable": ("vggish_teacher.py", ["--steps", "3"]),
+    "vggish_teacher_4_frozen": ("vggish_teacher.py", ["--steps", "3", "--frozen-convs", "4"]),
 }
 
 
