@@ -129,8 +129,31 @@ def check_sample_rates(manifest, sample_rate, resample=False, what="data"):
 # ---------------------------------------------------------------------------------------------
 # Data
 # ---------------------------------------------------------------------------------------------
+def _mixup(ds, alpha, seed, epoch):
+    """Mix-up (Zhang et al. 2017) inside each batch: ``x' = lam x + (1 - lam) x[perm]`` and the
+    same for the targets, ``lam ~ Beta(alpha, alpha)`` per example. Stateless, keyed by
+    ``(seed, epoch, batch index)``: the same batches under every strategy and after a resume."""
+    import tensorflow as tf
+
+    def mix(index, batch):
+        x, y = batch
+        epoch_value = tf.cast(epoch, tf.int64) if epoch is not None else tf.constant(0, tf.int64)
+        key = tf.stack([tf.constant(int(seed), tf.int64), epoch_value * 1_000_003 + index])
+        k1, k2, k3 = tf.unstack(tf.random.experimental.stateless_split(key, 3))
+        n = tf.shape(x)[0]
+        g1 = tf.random.stateless_gamma([n], seed=k1, alpha=float(alpha))
+        g2 = tf.random.stateless_gamma([n], seed=k2, alpha=float(alpha))
+        lam = g1 / (g1 + g2)  # Beta(alpha, alpha)
+        perm = tf.random.experimental.stateless_shuffle(tf.range(n), seed=k3)
+        lx = tf.reshape(lam, [-1] + [1] * (len(x.shape) - 1))
+        ly = tf.reshape(lam, [-1, 1])
+        return lx * x + (1 - lx) * tf.gather(x, perm), ly * y + (1 - ly) * tf.gather(y, perm)
+
+    return ds.enumerate().map(mix, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
 def make_dataset(manifest, class_names, data, task, batch_size, shuffle=False, seed=0, epoch=None,
-                 drop_remainder=False):
+                 drop_remainder=False, mixup_alpha=None):
     """The tf.data pipeline of a family, from a manifest.
 
     ``epoch``: an int64 ``tf.Variable`` set to the epoch number at the start of each epoch; with
@@ -144,7 +167,8 @@ def make_dataset(manifest, class_names, data, task, batch_size, shuffle=False, s
     * ``data["duration"] is None`` (Lu 2020): variable-length clips, zero-padded per batch with
       their lengths (``((waveform, lengths), target)``), cropped to ``max_seconds``;
       ``batching="truncate"`` cuts every batch to its shortest clip (the paper's §4 batching).
-    * otherwise: every clip cropped / zero-padded to ``duration`` s.
+    * otherwise: every clip cropped / zero-padded to ``duration`` s; ``mixup_alpha`` (Jung 2020's
+      recipe) mixes the clips of each batch (:func:`_mixup`).
     """
     import tensorflow as tf
 
@@ -190,8 +214,9 @@ def make_dataset(manifest, class_names, data, task, batch_size, shuffle=False, s
         if data.get("batching") == "truncate":
             ds = truncate_to_shortest(ds)
         return ds
-    return dataset_from_manifest(manifest, duration=float(data["duration"]), batch_size=int(batch_size),
-                                 drop_remainder=drop_remainder, **common)
+    ds = dataset_from_manifest(manifest, duration=float(data["duration"]), batch_size=int(batch_size),
+                               drop_remainder=drop_remainder, **common)
+    return _mixup(ds, mixup_alpha, seed, epoch) if mixup_alpha else ds
 
 
 def _lengths(manifest, sample_rate):
@@ -445,7 +470,8 @@ def _adapt(model, train_ds, max_clips=512):
 def train(preset, train, val=None, out="run", *, epochs=None, batch_size=None, learning_rate=None, optimizer=None,
           seed=0,
           strategy="default", mixed_precision=False, deterministic=False, overrides=None, small=False,
-          sample_rate=None, duration=None, resample=False, patience=None, teacher=None, tagger=None, overwrite=False,
+          sample_rate=None, duration=None, resample=False, patience=None, teacher=None, tagger=None,
+          mixup_alpha=None, overwrite=False,
           resume=False, verbose=1, class_names=None):
     """Trains preset ``preset`` on manifest ``train`` (validation ``val``) into folder ``out``.
 
@@ -465,6 +491,8 @@ def train(preset, train, val=None, out="run", *, epochs=None, batch_size=None, l
       patience: early-stopping patience (default the recipe's; 0 disables).
       teacher: for distilled presets (Chang students), a trained teacher ``.keras`` path: the
         student is distilled with the recipe's setup; without one it trains with BCE alone.
+      mixup_alpha: mix-up of the training batches (default: the recipe's ``mixup_alpha``, set by
+        the Jung presets to 0.2; 0 disables).
       tagger: for the tag-conditioned presets (``jung2020-*``, required there), a trained tagger
         ``.keras`` path (``--preset jung2020-tagger``): frozen, it supplies the tag vectors.
       overwrite, resume: what to do with a non-empty ``out``.
@@ -566,8 +594,11 @@ def train(preset, train, val=None, out="run", *, epochs=None, batch_size=None, l
     import tensorflow as tf
 
     epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="data_epoch")
+    mixup_alpha = recipe.get("mixup_alpha") if mixup_alpha is None else (mixup_alpha or None)
+    if mixup_alpha and (data.get("duration") is None or data.get("clip_overlap") is not None):
+        raise ValueError(f"mix-up needs fixed-length clips; {preset} cuts or pads clips per batch")
     train_ds = make_dataset(train_manifest, class_names, data, entry["task"], global_batch, shuffle=True, seed=seed,
-                            epoch=epoch_var, drop_remainder=replicas > 1)
+                            epoch=epoch_var, drop_remainder=replicas > 1, mixup_alpha=mixup_alpha)
     if int(train_ds.cardinality()) == 0:
         raise ValueError(f"the training data give no full batch of {global_batch} "
                          f"({batch_size} per replica x {replicas} replicas): lower --batch-size")
@@ -578,7 +609,7 @@ def train(preset, train, val=None, out="run", *, epochs=None, batch_size=None, l
         "preset": preset, "family": entry["family"], "task": entry["task"], "paper": entry.get("paper"),
         "model_class": cls.__name__, "overrides": overrides, "small": bool(small), "model": model_cfg,
         "data": data, "class_names": class_names,
-        "training": {**recipe, "epochs": int(epochs), "batch_size_per_replica": int(batch_size),
+        "training": {**recipe, "mixup_alpha": mixup_alpha, "epochs": int(epochs), "batch_size_per_replica": int(batch_size),
                      "global_batch_size": global_batch, "learning_rate": float(learning_rate), "optimizer": optimizer,
                      "early_stopping_patience": patience, "monitor": monitor, "monitor_mode": mode,
                      "distillation_teacher": None if teacher is None else os.path.abspath(teacher)},
