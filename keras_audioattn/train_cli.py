@@ -54,6 +54,8 @@ def add_parser(subparsers):
     p.add_argument("--config-overrides", type=_json_dict, default={},
                    help="JSON object of model constructor overrides, e.g. '{\"units\": 32}'")
     p.add_argument("--small", action="store_true", help="tiny model configuration of the family (tests, demo)")
+    p.add_argument("--channels", type=int, help="audio channels the model hears (default: the preset's; "
+                                                 "jung2020-*: 2; mono files are repeated on every channel)")
     p.add_argument("--mixup-alpha", type=float, help="mix-up of training batches, Beta(a, a) (default: the "
                                                      "recipe's: 0.2 for jung2020-*, none elsewhere; 0 disables)")
     p.add_argument("--tagger", help="jung2020-*: the trained tagger .keras (audioattn train --preset "
@@ -128,7 +130,7 @@ def run_train(args):
         learning_rate=args.lr, optimizer=args.optimizer, seed=args.seed, strategy=args.strategy, mixed_precision=args.mixed_precision,
         deterministic=args.deterministic, overrides=args.config_overrides, small=args.small,
         sample_rate=args.sample_rate, duration=args.duration, resample=args.resample, patience=args.patience,
-        teacher=args.teacher, tagger=args.tagger, mixup_alpha=args.mixup_alpha,
+        teacher=args.teacher, tagger=args.tagger, mixup_alpha=args.mixup_alpha, channels=args.channels,
         overwrite=args.overwrite, resume=args.resume, verbose=args.verbose)
     config = result["config"]
     print(f"trained {args.preset}: epochs {result['initial_epoch'] + 1}-{config.get('epochs_completed')} "

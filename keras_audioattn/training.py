@@ -82,13 +82,17 @@ METRIC_NAMES = ("accuracy", "classification_error", "unweighted_recall", "macro_
 # ---------------------------------------------------------------------------------------------
 # Settings
 # ---------------------------------------------------------------------------------------------
-def data_settings(entry, sample_rate=None, duration=None):
-    """The data section of a preset with ``sample_rate`` / ``duration`` overrides applied."""
+def data_settings(entry, sample_rate=None, duration=None, channels=None):
+    """The data section of a preset with ``sample_rate`` / ``duration`` / ``channels`` overrides."""
     data = dict(entry["data"])
     if sample_rate is not None:
         data["sample_rate"] = int(sample_rate)
     if duration is not None:
         data["duration"] = float(duration)
+    if channels is not None:
+        if isinstance(channels, bool) or int(channels) != channels or channels < 1:
+            raise ValueError(f"channels must be a positive integer, got {channels!r}")
+        data["channels"] = int(channels)
     data.setdefault("multi_label", entry["task"] != "single_label")
     return data
 
@@ -100,7 +104,14 @@ def _sync_model_config(cls, config, data):
         config["sample_rate"] = int(data["sample_rate"])
     if "clip_duration" in params and data.get("duration") is not None:
         config["clip_duration"] = float(data["duration"])
+    if "num_channels" in params:
+        config["num_channels"] = _channels(data)
     return config
+
+
+def _channels(data):
+    """Channels the model hears: the data section's ``channels`` (Jung 2020: stereo), else mono."""
+    return int(data.get("channels") or 1)
 
 
 def check_sample_rates(manifest, sample_rate, resample=False, what="data"):
@@ -176,7 +187,8 @@ def make_dataset(manifest, class_names, data, task, batch_size, shuffle=False, s
 
     sr = int(data["sample_rate"])
     common = dict(class_names=class_names, sample_rate=sr, multi_label=bool(data["multi_label"]),
-                  shuffle=shuffle, seed=seed, shuffle_epoch=epoch if shuffle else None)
+                  shuffle=shuffle, seed=seed, shuffle_epoch=epoch if shuffle else None,
+                  channels=_channels(data) if _channels(data) > 1 else None)
     if data.get("clip_overlap") is not None and data.get("duration"):
         clip = int(round(sr * float(data["duration"])))
         hop = max(1, int(round(clip * (1.0 - float(data["clip_overlap"])))))
@@ -237,7 +249,7 @@ def _clip_for_model(waveform, data):
             waveform = waveform[: int(round(data["max_seconds"] * data["sample_rate"]))]
         return [waveform[None, :], np.array([waveform.shape[0]], np.int32)]
     n = int(round(float(data["duration"]) * int(data["sample_rate"])))
-    out = np.zeros((n,), np.float32)
+    out = np.zeros((n,) + waveform.shape[1:], np.float32)  # (samples,) or (samples, channels)
     out[: min(n, waveform.shape[0])] = waveform[:n]
     return out[None, :]
 
@@ -471,7 +483,7 @@ def train(preset, train, val=None, out="run", *, epochs=None, batch_size=None, l
           seed=0,
           strategy="default", mixed_precision=False, deterministic=False, overrides=None, small=False,
           sample_rate=None, duration=None, resample=False, patience=None, teacher=None, tagger=None,
-          mixup_alpha=None, overwrite=False,
+          mixup_alpha=None, channels=None, overwrite=False,
           resume=False, verbose=1, class_names=None):
     """Trains preset ``preset`` on manifest ``train`` (validation ``val``) into folder ``out``.
 
@@ -491,6 +503,8 @@ def train(preset, train, val=None, out="run", *, epochs=None, batch_size=None, l
       patience: early-stopping patience (default the recipe's; 0 disables).
       teacher: for distilled presets (Chang students), a trained teacher ``.keras`` path: the
         student is distilled with the recipe's setup; without one it trains with BCE alone.
+      channels: override the preset's channel count (Jung presets: 2, stereo; 1 = mono, e.g. to
+        export the model, since export takes a ``(batch, samples)`` waveform).
       mixup_alpha: mix-up of the training batches (default: the recipe's ``mixup_alpha``, set by
         the Jung presets to 0.2; 0 disables).
       tagger: for the tag-conditioned presets (``jung2020-*``, required there), a trained tagger
@@ -543,7 +557,7 @@ def train(preset, train, val=None, out="run", *, epochs=None, batch_size=None, l
             raise FileNotFoundError(f"--tagger model not found: {tagger}")
         overrides["tagger_model"] = os.path.abspath(tagger)
 
-    data = data_settings(entry, sample_rate, duration)
+    data = data_settings(entry, sample_rate, duration, channels)
     train_manifest = train if not isinstance(train, (str, os.PathLike)) else load_manifest(train, class_names)
     class_names = list(class_names or train_manifest.class_names)
     val_manifest = None
@@ -714,11 +728,14 @@ def _scores(model, inputs):
 def _read(path, data, resample):
     from keras_audioattn.data import load_audio
 
-    waveform, rate = load_audio(path, sample_rate=int(data["sample_rate"]) if resample else None)
+    from keras_audioattn.data.manifest import _to_channels
+
+    channels = _channels(data)
+    waveform, rate = load_audio(path, sample_rate=int(data["sample_rate"]) if resample else None, mono=channels == 1)
     if int(rate) != int(data["sample_rate"]):
         raise ValueError(f"{path}: sample-rate mismatch: the file is at {rate} Hz, the model expects "
                          f"{data['sample_rate']} Hz (pass --resample to resample it)")
-    return waveform
+    return waveform if channels == 1 else _to_channels(waveform, channels, str(path))
 
 
 def recording_scores(model, waveforms, data, batch_size=64):

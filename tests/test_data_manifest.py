@@ -268,3 +268,32 @@ def test_feeds_model_fit(corpus):
     model.compile("adam", "categorical_crossentropy")
     history = model.fit(ds, epochs=1, verbose=0, shuffle=False)
     assert np.isfinite(history.history["loss"][0])
+
+
+def test_channels_keeps_stereo_and_repeats_mono(tmp_path):
+    """channels=2: stereo files keep both channels, mono files are repeated on both, a
+    3-channel file is an error naming its row; channels=None mixes to mono."""
+    left, right = np.full(800, 0.25, np.float32), np.full(800, -0.5, np.float32)
+    sf.write(tmp_path / "stereo.wav", np.stack([left, right], axis=1), SR, subtype="FLOAT")
+    sf.write(tmp_path / "mono.wav", np.full(600, 0.125, np.float32), SR, subtype="FLOAT")
+    sf.write(tmp_path / "three.wav", np.zeros((800, 3), np.float32), SR, subtype="FLOAT")
+    (tmp_path / "ok.csv").write_text("path,labels\nstereo.wav,a\nmono.wav,b\n")
+    (tmp_path / "bad.csv").write_text("path,labels\nstereo.wav,a\nthree.wav,b\n")
+    ds = dataset_from_manifest(tmp_path / "ok.csv", sample_rate=SR, duration=0.1, batch_size=2, shuffle=False,
+                               channels=2)
+    (x, _), = list(ds)
+    x = np.asarray(x)
+    assert x.shape == (2, 800, 2)
+    np.testing.assert_allclose(x[0, :, 0], 0.25)
+    np.testing.assert_allclose(x[0, :, 1], -0.5)
+    np.testing.assert_allclose(x[1, :600], 0.125)  # mono file on both channels, then zero padding
+    np.testing.assert_allclose(x[1, 600:], 0.0)
+    (mixed, _), = list(dataset_from_manifest(tmp_path / "ok.csv", sample_rate=SR, duration=0.1, batch_size=2,
+                                             shuffle=False))
+    np.testing.assert_allclose(np.asarray(mixed)[0], -0.125)  # (0.25 - 0.5) / 2
+    bad = dataset_from_manifest(tmp_path / "bad.csv", sample_rate=SR, duration=0.1, batch_size=2, shuffle=False,
+                                channels=2)
+    with pytest.raises(Exception, match=r"row 3.*3 channels, expected 2"):
+        list(bad)
+    with pytest.raises(ValueError, match="channels"):
+        dataset_from_manifest(tmp_path / "ok.csv", sample_rate=SR, channels=0)

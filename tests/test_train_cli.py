@@ -91,6 +91,7 @@ def test_jung_tagger_then_tag_conditioned_asc(corpora, tmp_path, capsys):
                             "--duration", "1.5", "--tagger", str(tagger_run / "model.keras"))) == 0
     config = json.loads((asc_run / "config.json").read_text())
     assert config["model"]["tagger_model"] == str(tagger_run / "model.keras")
+    assert config["model"]["num_channels"] == 2 and config["training"]["mixup_alpha"] == 0.2  # the paper: stereo
     model = keras.saving.load_model(asc_run / "model.keras", compile=False)
     tagger = keras.saving.load_model(tagger_run / "model.keras", compile=False)
     frozen = [layer for layer in model.layers if layer.name == tagger.name]
@@ -104,7 +105,11 @@ def test_jung_tagger_then_tag_conditioned_asc(corpora, tmp_path, capsys):
     capsys.readouterr()
     assert main(["predict", "--model", str(asc_run), str(clip)]) == 0
     assert capsys.readouterr().out.startswith(f"{clip}: ")
-    assert main(["export", "--model", str(asc_run), "--tflite", str(tmp_path / "asc.tflite")]) == 0
+    # Export takes a (batch, samples) waveform: a mono run (--channels 1) exports.
+    mono_run = tmp_path / "asc_mono"
+    assert main(_train_args("jung2020-tag-asc", corpora["scenes"], mono_run, "--epochs", "1", "--batch-size", "4",
+                            "--duration", "1.5", "--channels", "1", "--tagger", str(tagger_run / "model.keras"))) == 0
+    assert main(["export", "--model", str(mono_run), "--tflite", str(tmp_path / "asc.tflite")]) == 0
     assert {"CONV_2D", "SOFTMAX"} <= set(export.tflite_ops(tmp_path / "asc.tflite"))  # checked by export itself
 
 

@@ -297,13 +297,24 @@ def load_class_names(path):
 
 
 def _fit_length(waveform, num_samples, crop):
+    """Crop or zero-pad axis 0 (time) of a ``(samples,)`` or ``(samples, channels)`` array."""
     n = waveform.shape[0]
     if n > num_samples:
         start = 0 if crop == "start" else (n - num_samples) // 2
         return waveform[start:start + num_samples]
     if n < num_samples:
-        return np.pad(waveform, (0, num_samples - n))
+        return np.pad(waveform, [(0, num_samples - n)] + [(0, 0)] * (waveform.ndim - 1))
     return waveform
+
+
+def _to_channels(waveform, channels, where):
+    """``(samples, c)`` -> ``(samples, channels)``: mono files are repeated on every channel
+    (a documented fix-up); any other channel count than ``channels`` is an error."""
+    if waveform.shape[1] == channels:
+        return waveform
+    if waveform.shape[1] == 1:
+        return np.repeat(waveform, channels, axis=1)
+    raise ValueError(f"{where}: the file has {waveform.shape[1]} channels, expected {channels} (or 1)")
 
 
 def _common_length(manifest, sample_rate):
@@ -342,6 +353,7 @@ def dataset_from_manifest(
     num_parallel_calls=None,
     drop_remainder=False,
     shuffle_epoch=None,
+    channels=None,
 ):
     """A ``tf.data.Dataset`` of ``(waveform, target)`` from a manifest.
 
@@ -370,9 +382,13 @@ def dataset_from_manifest(
         iterator made during that epoch, however many iterators the caller creates (Keras
         under a ``tf.distribute`` strategy creates one more than without), and the same after
         a resumed run. Not with ``cache``.
+      channels: ``None`` mixes every file to mono (default); an integer keeps that many channels,
+        waveforms ``(batch, samples, channels)`` (mono files are repeated on every channel; other
+        channel counts raise an error naming the row).
 
     Returns:
-      The data set: waveform float32 `(batch, samples)`, target float32 `(batch, classes)`.
+      The data set: waveform float32 `(batch, samples)` (or `(batch, samples, channels)`),
+      target float32 `(batch, classes)`.
       It has an attribute ``class_names``.
 
     Raises:
@@ -400,6 +416,9 @@ def dataset_from_manifest(
         raise ValueError(f"crop must be 'start' or 'center', got {crop!r}")
     if shuffle_epoch is not None and cache is not False and cache is not None:
         raise ValueError("shuffle_epoch cannot be combined with cache")
+    if channels is not None and (isinstance(channels, bool) or not isinstance(channels, (int, np.integer))
+                                 or channels < 1):
+        raise ValueError(f"channels must be a positive integer or None, got {channels!r}")
     if batch_size is not None and (isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1):
         raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
     for i, file_path in enumerate(manifest.paths):
@@ -418,9 +437,11 @@ def dataset_from_manifest(
     def decode(index):
         index = int(index)
         try:
-            waveform, _ = load_audio(manifest.paths[index], sample_rate=int(sample_rate))
+            waveform, _ = load_audio(manifest.paths[index], sample_rate=int(sample_rate), mono=channels is None)
         except AudioFileError as error:
             raise ValueError(f"{wheres[index]}: {error}") from None
+        if channels is not None:
+            waveform = _to_channels(waveform, int(channels), wheres[index])
         length = np.int32(min(waveform.shape[0], num_samples) if num_samples else waveform.shape[0])
         if num_samples is not None:
             waveform = _fit_length(waveform, num_samples, crop)
@@ -428,7 +449,7 @@ def dataset_from_manifest(
 
     def tf_decode(index, target):
         waveform, length = tf.numpy_function(decode, [index], (tf.float32, tf.int32), stateful=False)
-        waveform.set_shape((num_samples,))
+        waveform.set_shape((num_samples,) if channels is None else (num_samples, int(channels)))
         length.set_shape(())
         return waveform, length, target
 

@@ -362,7 +362,8 @@ def tag_conditioned_asc_for_training(num_classes=10, sample_rate=48000, asc=None
     (``audioattn train --tagger run/model.keras``; train it first with ``--preset
     jung2020-tagger``), so that ``fit`` / ``evaluate`` / ``export`` see one softmax output.
     ``asc`` are the preset's ASC network settings (``num_classes``, ``sample_rate`` and
-    ``num_channels`` are set here: the manifest pipeline decodes mono, so ``num_channels=1``);
+    ``num_channels`` are set here; the training driver passes the data's channel count: 2 for
+    the presets, as in the paper, or 1 with ``--channels 1``, which ``audioattn export`` needs);
     ``tagger`` (the preset's untrained tagger settings) is not used: the tag source must be
     trained on its own labels (Sec. 4.2).
     """
