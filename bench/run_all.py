@@ -19,7 +19,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-# name -> (script, arguments); "{out}" is replaced by the output folder.
+# name -> (script, arguments); "{out}" is replaced by the output folder, "{here}" by bench/.
 BENCHMARKS = {
     "frontend": ("frontend.py", ["--conversion", "--json", "{out}/frontend.json"]),
     "data": ("data.py", ["--num-clips", "200"]),
@@ -34,6 +34,12 @@ BENCHMARKS = {
     "jung2020_tag_asc": ("jung2020_tag_asc.py", []),
     "vggish_teacher_all_trainable": ("vggish_teacher.py", ["--steps", "3"]),
     "vggish_teacher_4_frozen": ("vggish_teacher.py", ["--steps", "3", "--frozen-convs", "4"]),
+    # The same under mixed bfloat16 (this CPU has AVX-512 BF16): audioattn train --mixed-precision bfloat16.
+    "two_step_attention_sed_paper_bf16": ("with_policy.py", ["mixed_bfloat16", "{here}/two_step_attention_sed.py",
+                                                             "--config", "paper", "--steps", "2"]),
+    "jung2020_tag_asc_bf16": ("with_policy.py", ["mixed_bfloat16", "{here}/jung2020_tag_asc.py"]),
+    "vggish_teacher_all_trainable_bf16": ("with_policy.py", ["mixed_bfloat16", "{here}/vggish_teacher.py",
+                                                             "--steps", "2"]),
 }
 
 
@@ -48,7 +54,7 @@ def main(argv=None):
     for name in args.only or list(BENCHMARKS):
         script, script_args = BENCHMARKS[name]
         path = os.path.join(HERE, script)
-        command = [sys.executable, path] + [a.format(out=args.out) for a in script_args]
+        command = [sys.executable, path] + [a.format(out=args.out, here=HERE) for a in script_args]
         print("$ " + " ".join(command), flush=True)
         if args.list:
             continue

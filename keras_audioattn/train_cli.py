@@ -45,8 +45,9 @@ def add_parser(subparsers):
     p.add_argument("--strategy", choices=("default", "mirrored", "multi-worker"), default="default",
                    help="default: one device; mirrored: all GPUs of this machine; multi-worker: "
                         "several machines (cluster from TF_CONFIG)")
-    p.add_argument("--mixed-precision", action="store_true",
-                   help="mixed_float16 (GPUs); front ends and softmax/sigmoid outputs stay float32")
+    p.add_argument("--mixed-precision", nargs="?", const="float16", choices=("float16", "bfloat16"),
+                   help="mixed precision: float16 (the default of the bare flag; GPUs) or bfloat16 (CPUs "
+                        "with AVX-512 BF16, TPUs); front ends and softmax/sigmoid outputs stay float32")
     p.add_argument("--sample-rate", type=int, help="override the preset's sample rate (the model follows)")
     p.add_argument("--duration", type=float, help="override the preset's clip duration in seconds")
     p.add_argument("--resample", action="store_true",

@@ -285,18 +285,33 @@ def _is_chief(strategy):
     return (task_type == "worker" and task_id == 0 and "chief" not in cluster), task_id
 
 
+MIXED_PRECISION = {"float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
+
+
+def _mixed_policy(mixed_precision):
+    """``None`` (float32), ``True`` / ``"float16"`` (GPUs) or ``"bfloat16"`` (CPUs with AVX-512
+    BF16 and TPUs) -> the Keras policy name, or None."""
+    if not mixed_precision:
+        return None
+    key = "float16" if mixed_precision is True else str(mixed_precision)
+    if key not in MIXED_PRECISION:
+        raise ValueError(f"mixed precision must be one of {sorted(MIXED_PRECISION)}, got {mixed_precision!r}")
+    return MIXED_PRECISION[key]
+
+
 @contextlib.contextmanager
 def dtype_policy(mixed_precision):
-    """``mixed_float16`` global policy inside the block when ``mixed_precision``; restored after."""
+    """The mixed policy of ``mixed_precision`` (see :func:`_mixed_policy`) inside the block; restored after."""
     import keras
 
     previous = keras.config.dtype_policy().name
-    if mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_float16")
+    policy = _mixed_policy(mixed_precision)
+    if policy:
+        keras.mixed_precision.set_global_policy(policy)
     try:
         yield
     finally:
-        if mixed_precision:
+        if policy:
             keras.mixed_precision.set_global_policy(previous)
 
 
@@ -628,7 +643,7 @@ def train(preset, train, val=None, out="run", *, epochs=None, batch_size=None, l
                      "early_stopping_patience": patience, "monitor": monitor, "monitor_mode": mode,
                      "distillation_teacher": None if teacher is None else os.path.abspath(teacher)},
         "evaluate": entry["evaluate"], "seed": int(seed), "deterministic": bool(deterministic),
-        "strategy": strategy, "replicas": replicas, "mixed_precision": bool(mixed_precision),
+        "strategy": strategy, "replicas": replicas, "mixed_precision": _mixed_policy(mixed_precision),
         "resample": bool(resample), "train_manifest": getattr(train_manifest, "source", None),
         "val_manifest": None if val_manifest is None else getattr(val_manifest, "source", None),
         "version": __version__, "completed": False,

@@ -114,10 +114,11 @@ def _tiny_inputs(preset, num_classes):
 
 @pytest.mark.parametrize("preset", ["zhang2018-ta-sa", "lu2020-cab-cnn-5s", "deshmukh2020-2apae",
                                     "chang2020-teacher", "chang2020-student-lstm16"])
-def test_mixed_precision_outputs_float32_and_trains(preset):
+@pytest.mark.parametrize("precision", ["float16", "bfloat16"])
+def test_mixed_precision_outputs_float32_and_trains(preset, precision):
     entry, cfg, x, y = _tiny_inputs(preset, 3)
-    with training.dtype_policy(True):
-        assert keras.config.dtype_policy().name == "mixed_float16"
+    with training.dtype_policy(precision):
+        assert keras.config.dtype_policy().name == f"mixed_{precision}"
         model = presets.model_class(preset)(**cfg)
         training._compile(model, entry, ["a", "b", "c"], 1e-3, "adam")
         model.run_eagerly = True  # one step: eager is faster than tracing here
@@ -127,7 +128,7 @@ def test_mixed_precision_outputs_float32_and_trains(preset):
             if key in outputs:
                 assert outputs[key].dtype == "float32", (preset, key, outputs[key].dtype)
         # Most of the network runs in float16 (else the policy did nothing).
-        assert any(layer.compute_dtype == "float16" for layer in model.layers), preset
+        assert any(layer.compute_dtype == precision for layer in model.layers), preset
         logs = model.train_on_batch(x, y, return_dict=True)
     assert keras.config.dtype_policy().name == "float32"
     assert np.isfinite(logs["loss"]), (preset, logs)
