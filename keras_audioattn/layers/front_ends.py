@@ -328,6 +328,8 @@ class LogMelSpectrogram(keras.layers.Layer):
         same sub-frames with a ``(frames, m)`` int32 index that TFLite stores as a constant (62 KB
         for 10 s at 16 kHz, more than the whole int8 LSTM-16 student); ``m`` strided slices store
         nothing. Used when ``m`` is small (the Chang and Deshmukh presets: 5 and 2 slices).
+        LiteRT time of the Chang student's 10 s front end (1 thread, median CPU time of 30
+        invokes): 5.1 ms with the gather index (77 KB), 7.0 ms with these step slices (14 KB).
         """
         g = math.gcd(self.frame_length, self.frame_step)
         m, r = self.frame_length // g, self.frame_step // g
@@ -345,12 +347,10 @@ class LogMelSpectrogram(keras.layers.Layer):
         # first op after the input a float PAD that int8 conversion leaves alone.
         x = ops.pad(x, [[0, 0], [0, used + r * g - num_samples]])
         chunks = ops.reshape(x, (-1, used // g + r, g))
-        parts = []
-        for j in range(m):
-            # Sub-frames j, j + r, j + 2r, ...: a contiguous block, reshaped to (frames, r, g), column 0.
-            block = chunks[:, j:j + frames * r]
-            parts.append(ops.reshape(block, (-1, frames, r, g))[:, :, 0, :])
-        return ops.concatenate(parts, axis=-1) if m > 1 else parts[0]
+        # Sub-frames j, j + r, j + 2r, ... for each j < m: one strided slice each, stacked on a
+        # new axis so that frame t = sub-frames t*r .. t*r + m - 1 in order.
+        parts = [chunks[:, j:j + frames * r:r] for j in range(m)]
+        return ops.reshape(ops.stack(parts, axis=2), (-1, frames, m * g)) if m > 1 else parts[0]
 
     def _power_spectrum(self, x):
         if self._stft == "dft":
