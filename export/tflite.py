@@ -267,8 +267,6 @@ def _int8_with_float_layers(converter, layer_names, float_head=True):
     import tensorflow as tf
     from tensorflow.lite.python import convert as tflite_convert
 
-    from export.checks import interpreter
-
     converter._experimental_calibrate_only = True  # noqa: SLF001 (documented debugger path)
     calibrated = converter.convert()
     ops = _op_outputs(calibrated)

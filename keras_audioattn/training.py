@@ -708,9 +708,8 @@ def load_keras_model(path, compile=False):
     metrics: a compiled run's ``model.keras`` names ``DCASE2019Task5AUPRC`` etc.)."""
     import keras
 
-    import keras_audioattn.metrics  # noqa: F401  (registers the Keras metric classes)
+    import keras_audioattn  # noqa: F401  (the package import registers models, layers and metrics)
 
-    _presets.list_presets()  # imports every model module
     return keras.saving.load_model(path, compile=compile)
 
 

@@ -29,7 +29,7 @@ import numpy as np
 from keras import ops
 
 from keras_audioattn.layers.attention_lstm import AttentionLSTM, make_cell
-from keras_audioattn.layers.front_ends import FRONT_END_PRESETS, LogMelSpectrogram
+from keras_audioattn.models._common import log_mel_input
 
 _PKG = "keras_audioattn"
 VARIANTS = ("ta_sa", "ta", "sa", "vanilla")
@@ -87,27 +87,11 @@ class AttentionLSTMClassifier(keras.Model):
             raise ValueError(f"`hidden_units` must be positive integers, got {hidden_units!r}.")
         if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
             raise ValueError(f"`sample_rate` must be a positive integer, got {sample_rate!r}.")
-        if clip_duration is not None and float(clip_duration) <= 0:
-            raise ValueError(f"`clip_duration` must be positive or None, got {clip_duration!r}.")
         front_end = dict(front_end or {})
 
         regularizer = keras.regularizers.L2(float(l2)) if l2 else None
-        if include_front_end:
-            num_samples = None if clip_duration is None else int(round(sample_rate * float(clip_duration)))
-            inputs = keras.Input(shape=(num_samples,), dtype="float32", name="waveform")
-            # = LogMelSpectrogram.from_preset("zhang2018", ...); built from the dict to name the layer.
-            log_mel_config = dict(FRONT_END_PRESETS["zhang2018"])
-            log_mel_config.update(sample_rate=int(sample_rate), num_mel_bins=int(num_mel_bins), **front_end)
-            log_mel = LogMelSpectrogram(name="log_mel", **log_mel_config)
-            if num_samples is not None and num_samples < log_mel.min_samples:
-                raise ValueError(f"A clip of {num_samples} samples is shorter than one STFT frame "
-                                 f"({log_mel.min_samples} samples).")
-            x = log_mel(inputs)
-        else:
-            inputs = keras.Input(shape=(None, int(num_mel_bins)), dtype="float32", name="log_mel")
-            x = inputs
-        if normalize_inputs:
-            x = keras.layers.BatchNormalization(axis=-1, momentum=0.9, name="feature_norm")(x)
+        inputs, x = log_mel_input("zhang2018", include_front_end, int(sample_rate), int(num_mel_bins), clip_duration,
+                                  front_end, normalize_inputs)
         cell = make_cell(variant, int(units), attention_size=int(attention_size), num_clusters=int(num_clusters),
                          kernel_regularizer=regularizer, recurrent_regularizer=regularizer)
         x = AttentionLSTM(cell, name="attention_lstm")(x)
