@@ -22,13 +22,18 @@ def code(text):
 
 
 def write(filename, timeout=7200):
-    """Writes the collected cells to notebooks/``filename``; with ``--execute`` on the command
-    line, executes it in place and keeps the results without TensorFlow's start-up log lines."""
+    """Writes the collected cells to notebooks/``filename`` (to ``$NBBUILD_OUT/filename`` where that
+    variable is set: the test that the committed notebooks match their scripts uses it); with
+    ``--execute`` on the command line, executes it in place and keeps the results without
+    TensorFlow's start-up log lines."""
     nb = nbf.v4.new_notebook()
     nb["cells"] = cells
     nb["metadata"]["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), filename)
-    nbf.write(nb, path)
+    folder = os.environ.get("NBBUILD_OUT") or os.path.dirname(os.path.abspath(__file__))
+    path = os.path.join(folder, filename)
+    tmp = path + ".tmp"
+    nbf.write(nb, tmp)
+    os.replace(tmp, path)
     print("wrote", path)
     if "--execute" in sys.argv:
         from nbclient import NotebookClient
@@ -39,6 +44,7 @@ def write(filename, timeout=7200):
         for cell in nb.cells:
             if cell.cell_type == "code":
                 cell.outputs = [o for o in cell.outputs if o.get("name") != "stderr"]
-        nbf.write(nb, path)
+        nbf.write(nb, tmp)
+        os.replace(tmp, path)
         print("executed", path)
     return path
