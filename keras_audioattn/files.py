@@ -247,8 +247,11 @@ class OwnedFolder:
         return sorted(out)
 
     def is_empty(self, ignore=()):
+        """No entries but ``ignore``, the package's temporary files and the ownership manifest
+        (a run killed before it wrote anything else starts again as if new)."""
         return not os.path.isdir(self.path) or not [
-            e for e in os.listdir(self.path) if e not in ignore and not e.startswith(_TMP_PREFIX)]
+            e for e in os.listdir(self.path)
+            if e not in ignore and e != OWNED_MANIFEST and not e.startswith(_TMP_PREFIX)]
 
     def prepare(self, overwrite=False, what="the output folder", ignore=(), legacy_names=()):
         """Makes the folder ready for a fresh write.
