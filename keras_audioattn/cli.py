@@ -69,6 +69,8 @@ def _exit_code(error):
         return 2
     if type(error).__module__.startswith("tensorflow") and _decode_error() is not None:
         return 2  # a bad clip met while decoding inside tf.data
+    if isinstance(error, OSError):
+        return 1  # e.g. a full disk: the message names the file
     return None
 
 

@@ -495,7 +495,13 @@ def _safe_backup(backup_dir):
             weights = os.path.join(self.backup_dir, metadata.get("weights", "latest.weights.h5"))
             if self.model.optimizer is not None and not self.model.optimizer.built:
                 self.model.optimizer.build(self.model.trainable_variables)
-            self.model.load_weights(weights)
+            try:
+                self.model.load_weights(weights)
+            except Exception as error:  # noqa: BLE001  (any failure: the file does not fit the model)
+                first = str(error).splitlines()[0][:200] if str(error) else ""
+                raise ValueError(f"--resume: the backup weights {weights} do not load ({type(error).__name__}: "
+                                 f"{first}); delete {self.backup_dir} to resume from epoch 0, or start again "
+                                 f"with --overwrite") from None
             self.model._initial_epoch = int(metadata["epoch"])
 
         def _save_model(self):
