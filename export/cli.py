@@ -73,9 +73,42 @@ def _labels(args, model_path, num_classes):
     raise ValueError(f"no class names found: pass --labels FILE or put one of {LABEL_FILES} beside the model")
 
 
+def _check_model_inputs(model, model_path):
+    """Clear errors, with the right fix, for run models that export cannot take as they are."""
+    inputs = list(getattr(model, "inputs", None) or [])
+    shapes = [tuple(i.shape) for i in inputs]
+    if len(inputs) == 2 and len(shapes[1]) <= 2 and "int" in str(getattr(inputs[1], "dtype", "")):
+        raise ValueError(
+            f"{model_path} takes (waveform, lengths) inputs (variable-length CAB-CNN): export needs one "
+            f"waveform input. Build the model without the lengths input (a fixed --num-samples clip has no "
+            f"padding to mask) and export that; see docs/export.md")
+    if len(inputs) == 1 and len(shapes[0]) == 3:
+        channels = shapes[0][-1]
+        raise ValueError(
+            f"{model_path} hears {channels}-channel audio (input {shapes[0]}); export takes a mono waveform "
+            f"(batch, samples). Train the run with --channels 1 (audioattn train --preset jung2020-... --channels 1; "
+            f"mono files are then read as they are) and export that run")
+
+
+def _check_number(flag, value, low=1):
+    if value is not None and value < low:
+        raise ValueError(f"{flag} must be >= {low}, got {value}")
+
+
 def run(args):
     if not args.saved_model and not args.tflite:
         raise ValueError("nothing to do: pass --saved-model and/or --tflite")
+    _check_number("--version", args.version, 0)
+    _check_number("--sample-rate", args.sample_rate)
+    _check_number("--num-samples", args.num_samples)
+    if args.tflite and os.path.isdir(args.tflite):
+        raise ValueError(f"--tflite {args.tflite} is a folder; give a file path, e.g. "
+                         f"{os.path.join(args.tflite, 'model.tflite')}")
+    if args.tflite and not os.path.isdir(os.path.dirname(os.path.abspath(args.tflite))):
+        raise ValueError(f"--tflite {args.tflite}: the folder {os.path.dirname(os.path.abspath(args.tflite))} "
+                         f"does not exist (create it first)")
+    if args.representative and not os.path.isfile(args.representative):
+        raise FileNotFoundError(f"--representative manifest not found: {args.representative}")
     if args.quantization == "int8" and args.tflite and not args.representative:
         raise ValueError("--quantization int8 needs --representative MANIFEST.csv for calibration")
     # Refuse before any work when an output exists.
@@ -90,10 +123,19 @@ def run(args):
     import export
     import keras_audioattn  # noqa: F401  (registers the package's Keras objects for deserialisation)
 
-    model = keras.saving.load_model(model_path)
+    try:
+        model = keras.saving.load_model(model_path)
+    except Exception as error:  # noqa: BLE001  (a file that does not open is damaged or foreign)
+        first = str(error).splitlines()[0][:200] if str(error) else ""
+        raise ValueError(f"--model {model_path} does not open as a Keras model ({type(error).__name__}: {first})") from None
+    _check_model_inputs(model, model_path)
     export.common.waveform_input_spec(model)
     num_classes = int(model.outputs[0].shape[-1]) if not isinstance(model.output, dict) else None
     labels = _labels(args, model_path, num_classes)
+    model_rate = export.common.find_sample_rate(model)
+    if args.sample_rate is not None and model_rate is not None and args.sample_rate != model_rate:
+        raise ValueError(f"--sample-rate {args.sample_rate} differs from the model's {model_rate} Hz: the model hears "
+                         f"{model_rate} Hz audio, and the metadata must say so (omit --sample-rate)")
     sample_rate = export.common.find_sample_rate(model, args.sample_rate)
     if sample_rate is None:
         raise ValueError("the model has no sample_rate attribute: pass --sample-rate")

@@ -110,14 +110,21 @@ def to_tflite(model, path, quantization="float32", representative_data=None, lab
     from export.twin import cell_clip, lstm_layers, lstm_twins, recurrent_layers
 
     lstms = lstm_layers(model)
-    others = [layer.name for layer in recurrent_layers(model) if layer not in lstms]
+    # Every RNN, also those nested inside custom layers (AttentionLSTM holds a keras.layers.RNN
+    # as an attribute, which `model.layers` does not list): int8 calibration of their WHILE loop
+    # segfaults in the TFLite calibrator, so it is refused here, before conversion.
+    others = [layer.name for layer in _all_recurrent_layers(model) if layer not in lstms]
     if others and quantization == "int8":
         raise ValueError(
-            f"recurrent layers {others} are not keras.layers.LSTM: they convert to a WHILE loop, and "
-            f"int8 calibration of WHILE loops fails in TFLite. Use quantization='dynamic' or 'float16'.")
+            f"recurrent layers {others} are not keras.layers.LSTM (or are nested inside a custom layer): they "
+            f"convert to a WHILE loop, and int8 calibration of WHILE loops fails in TFLite. Use "
+            f"quantization='dynamic' or 'float16' (CLI: --quantization dynamic).")
     if metadata and labels is not None and sample_rate is None:
         raise ValueError("the TFLite metadata needs sample_rate (the model has no sample_rate attribute)")
     # Only refuse here; an existing file (overwrite=True) is replaced once the new one is ready.
+    if os.path.isdir(os.fspath(path)):
+        raise ValueError(f"the .tflite path {os.fspath(path)} is a folder; give a file path (e.g. "
+                         f"{os.path.join(os.fspath(path), 'model.tflite')})")
     path = check_output_path(path, overwrite, remove=False)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -157,11 +164,12 @@ def to_tflite(model, path, quantization="float32", representative_data=None, lab
         else:
             warnings.warn("mediapipe is not installed: the .tflite has no metadata; the labels are "
                           "written beside it (pip install mediapipe to embed them)")
-            with open(os.path.splitext(path)[0] + ".labels.txt", "w", encoding="utf-8") as f:
-                f.write("\n".join(map(str, labels)) + "\n")
-    with open(path + ".tmp", "wb") as f:
-        f.write(flatbuffer)
-    os.replace(path + ".tmp", path)
+            from keras_audioattn.files import write_text
+
+            write_text(os.path.splitext(path)[0] + ".labels.txt", "\n".join(map(str, labels)) + "\n")
+    from keras_audioattn.files import write_bytes
+
+    write_bytes(path, flatbuffer)  # temporary file in the same folder + rename
     if check:
         try:
             check_tflite(path, model, quantization, sample_rate=sample_rate, waveforms=rep,
@@ -171,6 +179,21 @@ def to_tflite(model, path, quantization="float32", representative_data=None, lab
             os.replace(path, path + ".failed")
             raise
     return path
+
+
+def _all_recurrent_layers(model):
+    """Every ``keras.layers.RNN`` in ``model`` at any depth (sub-layers held as attributes too)."""
+    import keras
+
+    from export.twin import recurrent_layers
+
+    try:
+        layers = list(model._flatten_layers(include_self=False, recursive=True))  # noqa: SLF001
+    except (AttributeError, TypeError):
+        layers = []
+    seen = {id(layer) for layer in layers}
+    layers += [layer for layer in recurrent_layers(model) if id(layer) not in seen]
+    return [layer for layer in layers if isinstance(layer, keras.layers.RNN)]
 
 
 def _check_twin_graph(model, concrete, num_samples, sample_rate, scores_key, rep):

@@ -46,10 +46,45 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         result = args.func(args)
-    except (UsageError, ValueError, FileNotFoundError, FileExistsError) as error:
-        print(f"audioattn {args.command}: error: {error}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print(f"audioattn {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001  (mapped to one line; unknown errors re-raised)
+        code = _exit_code(error)
+        if code is None:
+            raise
+        print(f"audioattn {args.command}: error: {_message(error)}", file=sys.stderr)
+        return code
     return int(result or 0)
+
+
+def _exit_code(error):
+    """Exit status of an error printed as one line (None: an unexpected error, traceback kept)."""
+    from keras_audioattn.files import NonFiniteWeightsError
+
+    if isinstance(error, NonFiniteWeightsError):
+        return 1
+    if isinstance(error, (UsageError, ValueError, FileNotFoundError, FileExistsError, IsADirectoryError,
+                          NotADirectoryError, PermissionError)):
+        return 2
+    if type(error).__module__.startswith("tensorflow") and _decode_error() is not None:
+        return 2  # a bad clip met while decoding inside tf.data
+    if isinstance(error, OSError):
+        return 1  # e.g. a full disk: the message names the file
+    return None
+
+
+def _decode_error():
+    module = sys.modules.get("keras_audioattn.data.manifest")
+    return getattr(module, "LAST_DECODE_ERROR", None)
+
+
+def _message(error):
+    if type(error).__module__.startswith("tensorflow"):
+        return _decode_error()
+    if isinstance(error, OSError) and error.filename and error.strerror:
+        return f"{error.filename}: {error.strerror}"
+    return str(error)
 
 
 if __name__ == "__main__":

@@ -87,11 +87,27 @@ def run(args):
             raise FileNotFoundError(f"--{name} manifest not found: {getattr(args, name)}")
     if args.teacher and not os.path.isfile(args.teacher):
         raise FileNotFoundError(f"--teacher model not found: {args.teacher}")
+    import math
+
     if args.epochs < 1 or args.teacher_epochs < 1 or args.batch_size < 1:
         raise ValueError("--epochs, --teacher-epochs and --batch-size must be >= 1")
-    if os.path.isdir(args.out) and os.listdir(args.out) and not args.overwrite:
+    if args.patience < 0:
+        raise ValueError(f"--patience must be >= 0, got {args.patience}")
+    for flag, value in (("--learning-rate", args.learning_rate), ("--teacher-learning-rate", args.teacher_learning_rate),
+                        ("--temperature", args.temperature), ("--duration", args.duration)):
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{flag} must be finite and > 0, got {value}")
+    if args.duration > 3600:
+        raise ValueError(f"--duration must be <= 3600 s, got {args.duration}")
+    if not 1 <= args.sample_rate <= 384000:
+        raise ValueError(f"--sample-rate must be between 1 and 384000 Hz, got {args.sample_rate}")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {args.seed}")
+    from keras_audioattn.files import OwnedFolder
+
+    folder = OwnedFolder(args.out)
+    if not folder.is_empty() and not args.overwrite:
         raise FileExistsError(f"--out {args.out} is not empty (use --overwrite)")
-    os.makedirs(args.out, exist_ok=True)
 
     import keras
     import numpy as np
@@ -99,11 +115,47 @@ def run(args):
     from keras_audioattn.data import dataset_from_manifest, load_manifest
     from keras_audioattn.distillation import Distiller
     from keras_audioattn.metrics import dcase2019_task5_auprc
+    from keras_audioattn.files import NonFiniteWeightsError, all_finite, save_keras_model, write_json, write_text
     from keras_audioattn.models import CNNLSTMStudent, VGGishTeacher
 
     keras.utils.set_random_seed(args.seed)
     train_manifest = load_manifest(args.train)
     class_names = list(train_manifest.class_names)
+    train_manifest.check_audio()
+    load_manifest(args.val, class_names=class_names).check_audio(decode=True)
+
+    def build_student():
+        return CNNLSTMStudent.from_preset(f"chang2020-student-lstm{args.student_units}",
+                                          num_classes=len(class_names), sample_rate=args.sample_rate,
+                                          clip_duration=args.duration, **args.student_config)
+
+    def build_teacher():
+        return VGGishTeacher.from_preset(args.teacher_preset, num_classes=len(class_names),
+                                         sample_rate=args.sample_rate, clip_duration=args.duration,
+                                         **args.teacher_config)
+
+    import inspect
+
+    for flag, cls, config in (("--teacher-config", VGGishTeacher, args.teacher_config),
+                              ("--student-config", CNNLSTMStudent, args.student_config)):
+        params = inspect.signature(cls).parameters
+        valid = {n for n, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+        valid = (valid | {"name", "dtype", "trainable"}) - {"num_classes", "sample_rate", "clip_duration"}
+        unknown = sorted(set(config) - valid)
+        if unknown:
+            raise ValueError(f"{flag}: unknown or reserved key(s) {unknown} (num_classes, sample_rate and clip_duration "
+                             f"come from the data and --sample-rate / --duration); valid keys: {', '.join(sorted(valid))}")
+    # --teacher-config / --student-config / --setup are checked now, before the teacher trains:
+    # an untrained teacher and student are built and the distillation set up once.
+    try:
+        probe_teacher = keras.saving.load_model(args.teacher) if args.teacher else build_teacher()
+        Distiller.from_setup(setup, probe_teacher, build_student(), temperature=args.temperature)
+    except (TypeError, ValueError, KeyError) as error:
+        which = "--teacher-config / --student-config" if not args.teacher else "--teacher / --student-config"
+        raise ValueError(f"{which}: {error}") from None
+    del probe_teacher
+    folder.prepare(overwrite=args.overwrite, what="--out")
+    folder.claim("teacher.keras", "student.keras", "class_names.txt", "metrics.json")
     common = dict(class_names=class_names, sample_rate=args.sample_rate, duration=args.duration,
                   multi_label=True, batch_size=args.batch_size, cache=True)
     train = dataset_from_manifest(train_manifest, shuffle=True, seed=args.seed, **common)
@@ -141,18 +193,14 @@ def run(args):
     if args.teacher:
         teacher = keras.saving.load_model(args.teacher)
     else:
-        teacher = VGGishTeacher.from_preset(args.teacher_preset, num_classes=len(class_names),
-                                            sample_rate=args.sample_rate, clip_duration=args.duration,
-                                            **args.teacher_config)
+        teacher = build_teacher()
         teacher.compile(optimizer=keras.optimizers.Adam(args.teacher_learning_rate), loss="binary_crossentropy")
         stop = AUPRCStopping(teacher, args.patience)
         teacher.fit(train, epochs=args.teacher_epochs, callbacks=[stop], verbose=2, shuffle=False)
-        teacher.save(os.path.join(args.out, "teacher.keras"))
+        save_keras_model(teacher, os.path.join(args.out, "teacher.keras"))
     report["teacher_val_micro_auprc"] = auprc(teacher)
 
-    student = CNNLSTMStudent.from_preset(f"chang2020-student-lstm{args.student_units}",
-                                         num_classes=len(class_names), sample_rate=args.sample_rate,
-                                         clip_duration=args.duration, **args.student_config)
+    student = build_student()
     distiller = Distiller.from_setup(setup, teacher, student, temperature=args.temperature)
     distiller.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
     stop = AUPRCStopping(student, args.patience)
@@ -163,11 +211,13 @@ def run(args):
     report["epochs_run"] = len(history.history["loss"])
     report["history"] = {k: [float(v) for v in vals] for k, vals in history.history.items()}
     report["seconds"] = round(time.perf_counter() - start, 1)
-    student.save(os.path.join(args.out, "student.keras"))
-    with open(os.path.join(args.out, "class_names.txt"), "w", encoding="utf-8") as f:
-        f.write("\n".join(class_names) + "\n")
-    with open(os.path.join(args.out, "metrics.json"), "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=2)
+    if not all_finite(student):
+        raise NonFiniteWeightsError(f"distillation diverged: the student's weights are not finite and were not saved. "
+                                    f"Likely cause: a learning rate too high (--learning-rate {args.learning_rate:g}) "
+                                    f"or temperature (--temperature {args.temperature:g})")
+    save_keras_model(student, os.path.join(args.out, "student.keras"))
+    write_text(os.path.join(args.out, "class_names.txt"), "\n".join(class_names) + "\n")
+    write_json(os.path.join(args.out, "metrics.json"), report)
     print(f"teacher micro-AUPRC {report['teacher_val_micro_auprc']:.3f}, student ({setup}, LSTM "
           f"{args.student_units}) {report['student_val_micro_auprc']:.3f}; wrote {args.out}")
     return 0 if np.isfinite(report["student_val_micro_auprc"]) else 1

@@ -86,7 +86,8 @@ def add_parser(subparsers):
     p.add_argument("--top-k", type=int, default=3, help="classes shown per file (default 3)")
     p.add_argument("--threshold", type=float, default=0.5, help="frame threshold of SED events (default 0.5)")
     p.add_argument("--resample", action="store_true", help="resample files at another rate")
-    p.add_argument("--json", help="also write the predictions to this JSON file")
+    p.add_argument("--json", help="also write the predictions to this JSON file (its folder must exist)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     p.set_defaults(func=run_predict)
     return p
 
@@ -126,6 +127,15 @@ def run_train(args):
         path = getattr(args, name)
         if path is not None and not os.path.isfile(path):
             raise _usage(f"--{name} manifest not found: {path}")
+    for name in ("teacher", "tagger"):
+        path = getattr(args, name)
+        if path is not None and not os.path.isfile(path):
+            raise _usage(f"--{name} model not found: {path}")
+    if args.channels is not None and args.channels < 1:
+        raise _usage(f"--channels must be >= 1, got {args.channels}")
+    training.check_numeric_arguments(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+                                     patience=args.patience, mixup_alpha=args.mixup_alpha,
+                                     sample_rate=args.sample_rate, duration=args.duration, seed=args.seed)
     result = training.train(
         args.preset, args.train, args.val, args.out, epochs=args.epochs, batch_size=args.batch_size,
         learning_rate=args.lr, optimizer=args.optimizer, seed=args.seed, strategy=args.strategy, mixed_precision=args.mixed_precision,
@@ -143,8 +153,14 @@ def run_train(args):
 def run_evaluate(args):
     from keras_audioattn import training
 
+    from keras_audioattn.files import check_output_file
+
     if not os.path.isfile(args.data):
         raise _usage(f"--data manifest not found: {args.data}")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise _usage(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.json is not None:
+        check_output_file(args.json, "--json", args.overwrite)
     training.evaluate(args.model, args.data, json_path=args.json, overwrite=args.overwrite,
                       resample=True if args.resample else None, batch_size=args.batch_size)
     return 0
@@ -153,16 +169,36 @@ def run_evaluate(args):
 def run_predict(args):
     from keras_audioattn import training
 
-    if args.json and os.path.exists(args.json):
-        raise _usage(f"{args.json} exists; choose another --json path")
-    results = training.predict(args.model, args.files, top_k=args.top_k, threshold=args.threshold,
-                               resample=True if args.resample else None)
-    for result in results:
+    import math
+    import sys
+
+    from keras_audioattn.files import check_output_file, write_json
+
+    if args.top_k < 1:
+        raise _usage(f"--top-k must be >= 1, got {args.top_k}")
+    if not (math.isfinite(args.threshold) and 0.0 <= args.threshold <= 1.0):
+        raise _usage(f"--threshold must be between 0 and 1, got {args.threshold}")
+    if args.json:
+        check_output_file(args.json, "--json", args.overwrite)  # before any work
+    failed = 0
+
+    def show(result):
+        nonlocal failed
+        if "error" in result:
+            failed += 1
+            print(f"{result['file']}: error: {result['error']}", file=sys.stderr)
+            return
         top = ", ".join(f"{label} {score:.3f}" for label, score in result["top"])
-        print(f"{result['file']}: {top}")
+        print(f"{result['file']}: {top}", flush=True)
         for onset, offset, label in result.get("events", []):
             print(f"    {onset:8.3f} s - {offset:8.3f} s  {label}")
+
+    # One file at a time: a bad file is reported and the others are still scored.
+    results = training.predict(args.model, args.files, top_k=args.top_k, threshold=args.threshold,
+                               resample=True if args.resample else None, on_error="report", callback=show)
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(results, f, indent=2)
+        write_json(args.json, results)
+    if failed:
+        print(f"audioattn predict: {failed} of {len(args.files)} files failed", file=sys.stderr)
+        return 1
     return 0

@@ -220,7 +220,8 @@ def make_dataset(manifest, class_names, data, task, batch_size, shuffle=False, s
         return ds.batch(int(batch_size), drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
     if data.get("duration") is None:
         ds = dataset_from_manifest(manifest, duration=None, batch_size=int(batch_size), pad_to_batch=True,
-                                   return_lengths=True, drop_remainder=drop_remainder, **common)
+                                   return_lengths=True, drop_remainder=drop_remainder,
+                                   max_seconds=data.get("max_seconds"), **common)
         if data.get("max_seconds"):
             ds = crop_to_seconds(ds, data["max_seconds"], sr)
         if data.get("batching") == "truncate":
@@ -341,13 +342,14 @@ def _best_saver(target, path, state_path, monitor, mode):
     ``state_path`` so that a resumed run keeps comparing against it."""
     import keras
 
+    from keras_audioattn.files import all_finite, save_keras_model, write_json
+
     class BestModelSaver(keras.callbacks.Callback):
         def __init__(self):
             super().__init__()
             self.best = None
             if os.path.isfile(state_path):
-                with open(state_path, encoding="utf-8") as f:
-                    self.best = json.load(f).get("best")
+                self.best = _read_state(state_path).get("best")
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
@@ -357,11 +359,12 @@ def _best_saver(target, path, state_path, monitor, mode):
                 return
             value = float(value)
             better = self.best is None or (value > self.best if mode == "max" and key == monitor else value < self.best)
-            if better:
+            if better and all_finite(target):  # never a NaN model (TerminateOnNaN stops the run)
                 self.best = value
-                target.save(path)
-                with open(state_path, "w", encoding="utf-8") as f:
-                    json.dump({"best": value, "monitor": key, "epoch": int(epoch)}, f)
+                # Model first, then the state: a crash between leaves the new best model with the
+                # old best value, which the re-run epoch then matches (never a lost best model).
+                save_keras_model(target, path)
+                write_json(state_path, {"best": value, "monitor": key, "epoch": int(epoch)})
 
     return BestModelSaver()
 
@@ -371,41 +374,206 @@ def _best_saver(target, path, state_path, monitor, mode):
 # ---------------------------------------------------------------------------------------------
 def _prepare_out(out, overwrite, resume, preset):
     """Checks / cleans the run folder. Returns the stored config when resuming, else None."""
+    from keras_audioattn.files import OwnedFolder
+
     if overwrite and resume:
         raise ValueError("choose one of --overwrite (start again) and --resume (continue)")
     if os.path.exists(out) and not os.path.isdir(out):
         raise FileExistsError(f"--out {out} exists and is not a folder")
+    folder = OwnedFolder(out)
     # Non-chief workers of a multi-worker run may already have made out/.workers.
-    if not os.path.isdir(out) or not [e for e in os.listdir(out) if e != WORKERS_DIR]:
-        os.makedirs(out, exist_ok=True)
+    if folder.is_empty(ignore=(WORKERS_DIR,)):
+        folder.prepare(what="--out", ignore=(WORKERS_DIR,))
+        folder.claim(*_OWNED, EVALUATION_FILE)
         return None
     if resume:
         config_path = os.path.join(out, CONFIG_FILE)
         if not os.path.isfile(config_path):
             raise ValueError(f"--resume: {out} has no {CONFIG_FILE}; it is not a training run folder")
-        with open(config_path, encoding="utf-8") as f:
-            stored = json.load(f)
+        stored = _read_config(config_path, "--resume")
         if stored.get("preset") != preset:
             raise ValueError(f"--resume: {out} holds a run of preset {stored.get('preset')!r}, not {preset!r}")
+        if not stored.get("completed"):
+            verify_run(out)
+        folder.claim(*_OWNED, EVALUATION_FILE)  # (a run of an older version gets its manifest here)
+        from keras_audioattn.files import remove_stale_temporaries
+
+        remove_stale_temporaries(out)
+        remove_stale_temporaries(os.path.join(out, BACKUP_DIR))
         return stored
     if overwrite:
-        for name in _OWNED:
-            path = os.path.join(out, name)
-            if os.path.isdir(path):
-                shutil.rmtree(path)
-            elif os.path.exists(path):
-                os.remove(path)
+        folder.prepare(overwrite=True, what="--out", ignore=(WORKERS_DIR,))
+        folder.claim(*_OWNED, EVALUATION_FILE)
         return None
     raise FileExistsError(f"--out {out} exists and is not empty: pass --resume to continue the run in it "
                           "or --overwrite to start again")
 
 
 def _write_json(path, value):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(value, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
+    from keras_audioattn.files import write_json
+
+    write_json(path, value)
+
+
+def _read_config(path, what):
+    from keras_audioattn.files import read_json
+
+    value = read_json(path, f"{what}: the run's configuration")
+    if not isinstance(value, dict):
+        raise ValueError(f"{what}: {path} is damaged (expected a JSON object)")
+    return value
+
+
+def _read_state(path):
+    from keras_audioattn.files import read_json
+
+    state = read_json(path, "the best-checkpoint state")
+    if not isinstance(state, dict) or not isinstance(state.get("best"), (int, float)):
+        raise ValueError(f"the best-checkpoint state {path} is damaged (no 'best' value); delete it and "
+                         f"--resume again (the next epoch then becomes the best checkpoint)")
+    return state
+
+
+def verify_run(out):
+    """Checks the files ``--resume`` will load from run folder ``out`` and raises ValueError
+    naming a damaged file and what to do: the best model opens, the best-checkpoint state and
+    the backup state are valid JSON, the backup weights open as HDF5."""
+    from keras_audioattn.files import read_json
+
+    state_path = os.path.join(out, STATE_FILE)
+    if os.path.isfile(state_path):
+        _read_state(state_path)
+    model_path = os.path.join(out, MODEL_FILE)
+    if os.path.isfile(model_path):
+        try:
+            load_keras_model(model_path)
+        except Exception as error:  # noqa: BLE001  (any failure to open means damaged)
+            raise ValueError(
+                f"--resume: the best checkpoint {model_path} is damaged ({type(error).__name__}: "
+                f"{str(error).splitlines()[0][:200] if str(error) else ''}). Delete it and {STATE_FILE} and --resume "
+                f"again (the best epoch so far is lost), or start again with --overwrite") from None
+    backup = os.path.join(out, BACKUP_DIR)
+    metadata_path = os.path.join(backup, "training_metadata.json")
+    if os.path.isfile(metadata_path):
+        metadata = read_json(metadata_path, "--resume: the backup state")
+        if not isinstance(metadata, dict) or not isinstance(metadata.get("epoch"), int):
+            raise ValueError(f"--resume: the backup state {metadata_path} is damaged (no epoch); delete "
+                             f"{backup} to resume from epoch 0, or start again with --overwrite")
+        weights = os.path.join(backup, metadata.get("weights", "latest.weights.h5"))
+        if not os.path.isfile(weights):
+            raise ValueError(f"--resume: the backup weights {weights} named by {metadata_path} are missing; "
+                             f"delete {backup} to resume from epoch 0, or start again with --overwrite")
+        try:
+            import h5py
+
+            with h5py.File(weights, "r"):
+                pass
+        except Exception as error:  # noqa: BLE001
+            raise ValueError(f"--resume: the backup weights {weights} are damaged ({error}); delete {backup} "
+                             f"to resume from epoch 0, or start again with --overwrite") from None
+
+
+def _safe_backup(backup_dir):
+    """``keras.callbacks.BackupAndRestore`` made crash-safe: each epoch's weights (model and
+    optimizer) go to a new file ``epoch-<n>.weights.h5`` (temporary file + rename), then
+    ``training_metadata.json`` is replaced atomically to name it, then older files are deleted.
+    A kill at any moment leaves a metadata file naming complete weights. Non-finite weights are
+    never backed up. The folder is kept at the end (``train`` deletes it once ``config.json``
+    says the run completed)."""
+    import keras
+
+    from keras_audioattn.files import all_finite, read_json, save_weights, write_json
+
+    class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
+        def __init__(self):
+            super().__init__(backup_dir, delete_checkpoint=False)
+
+        def _load_model(self):
+            if not os.path.isfile(self._training_metadata_path):
+                return
+            metadata = read_json(self._training_metadata_path, "the backup state")
+            weights = os.path.join(self.backup_dir, metadata.get("weights", "latest.weights.h5"))
+            if self.model.optimizer is not None and not self.model.optimizer.built:
+                self.model.optimizer.build(self.model.trainable_variables)
+            try:
+                self.model.load_weights(weights)
+            except Exception as error:  # noqa: BLE001  (any failure: the file does not fit the model)
+                first = str(error).splitlines()[0][:200] if str(error) else ""
+                raise ValueError(f"--resume: the backup weights {weights} do not load ({type(error).__name__}: "
+                                 f"{first}); delete {self.backup_dir} to resume from epoch 0, or start again "
+                                 f"with --overwrite") from None
+            self.model._initial_epoch = int(metadata["epoch"])
+
+        def _save_model(self):
+            if not all_finite(self.model):
+                return
+            os.makedirs(self.backup_dir, exist_ok=True)
+            name = f"epoch-{self._current_epoch}.weights.h5"
+            save_weights(self.model, os.path.join(self.backup_dir, name))
+            write_json(self._training_metadata_path, {"epoch": self._current_epoch, "batch": self._last_batch_seen,
+                                                      "weights": name})
+            for entry in os.listdir(self.backup_dir):
+                if entry.endswith(".weights.h5") and entry != name:
+                    os.remove(os.path.join(self.backup_dir, entry))
+
+    return SafeBackupAndRestore()
+
+
+def _truncate_log(path, epochs_done):
+    """Keeps the header and the rows of epochs ``< epochs_done`` of a CSV log (atomically): the
+    rows of an epoch that a kill interrupted before its backup are dropped (the epoch runs again)."""
+    import csv
+
+    from keras_audioattn.files import write_text
+
+    if not os.path.isfile(path):
+        return
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        return
+    header, kept = rows[0], [rows[0]]
+    for row in rows[1:]:
+        if len(row) != len(header):
+            break  # a row cut by the kill
+        try:
+            epoch = int(row[0])
+        except ValueError:
+            break
+        if epoch >= epochs_done:
+            break
+        kept.append(row)
+    if len(kept) != len(rows):
+        import io
+
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows(kept)
+        write_text(path, buffer.getvalue())
+
+
+def _check_overrides(cls, entry, overrides, num_classes):
+    """``--config-overrides`` keys must be constructor arguments of the model (named, or the
+    preset's own keys); ``num_classes`` comes from the data."""
+    if "num_classes" in overrides:
+        raise ValueError(f"--config-overrides: num_classes is set from the class list of the training data "
+                         f"({num_classes} classes); remove it (relabel the manifest to change the classes)")
+    params = inspect.signature(cls).parameters
+    named = {n for n, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+    valid = named | set(entry["model"]) | set(entry["train_overrides"]) | set(entry["small"])
+    if any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        valid |= {"name", "dtype", "trainable"}
+    valid -= {"num_classes", "tagger_model"}
+    unknown = sorted(set(overrides) - valid - {"tagger_model"})
+    if unknown:
+        raise ValueError(f"--config-overrides: unknown key(s) {unknown} for {cls.__name__}; valid keys: "
+                         f"{', '.join(sorted(valid))}")
+
+
+def _diverged_message(epoch, logs, learning_rate, mixup_alpha):
+    return (f"training diverged in epoch {epoch + 1} (loss {logs.get('loss') if logs else 'nan'}): the weights "
+            f"are not finite and were not saved ({MODEL_FILE}, if there, holds the best finite epoch). Likely cause: a learning rate too high (--learning-rate "
+            f"{learning_rate:g}) or a bad mix-up alpha (--mixup-alpha {mixup_alpha}); lower the learning rate "
+            f"and --resume (from the last finite epoch) or start again with --overwrite")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -494,6 +662,59 @@ def _adapt(model, train_ds, max_clips=512):
     return True
 
 
+def _check_number(name, value, kind=float, low=None, high=None, low_open=False, flag=None):
+    import math
+
+    flag = flag or "--" + name.replace("_", "-")
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{flag} must be a number, got {value!r}")
+    if kind is int and int(value) != value:
+        raise ValueError(f"{flag} must be an integer, got {value!r}")
+    if not math.isfinite(float(value)):
+        raise ValueError(f"{flag} must be finite, got {value!r}")
+    if low is not None and (value <= low if low_open else value < low):
+        raise ValueError(f"{flag} must be {'>' if low_open else '>='} {low:g}, got {value!r}")
+    if high is not None and value > high:
+        raise ValueError(f"{flag} must be <= {high:g}, got {value!r}")
+
+
+#: Upper bounds of the numeric arguments (beyond them a value is a typo, not a setting).
+MAX_DURATION_S = 3600.0
+MAX_SAMPLE_RATE = 384_000
+
+
+def check_numeric_arguments(epochs=None, batch_size=None, learning_rate=None, patience=None, mixup_alpha=None,
+                            sample_rate=None, duration=None, seed=None):
+    """Raises ValueError naming the flag of an out-of-range numeric argument of ``train``."""
+    _check_number("epochs", epochs, int, low=1)
+    _check_number("batch_size", batch_size, int, low=1)
+    _check_number("learning_rate", learning_rate, low=0, low_open=True)
+    _check_number("patience", patience, int, low=0)
+    _check_number("mixup_alpha", mixup_alpha, low=0)
+    _check_number("sample_rate", sample_rate, int, low=1, high=MAX_SAMPLE_RATE)
+    _check_number("duration", duration, low=0, low_open=True, high=MAX_DURATION_S)
+    _check_number("seed", seed, int, low=0)
+
+
+def _check_same_run(out, stored, model_cfg, data):
+    """``--resume`` with another architecture / data setting: ValueError naming the differences."""
+    fresh = json.loads(json.dumps(model_cfg, default=str))
+    old = stored.get("model") or {}
+    diffs = [f"{k}: {old.get(k)!r} -> {fresh.get(k)!r}" for k in sorted(set(old) | set(fresh))
+             if old.get(k) != fresh.get(k)]
+    stored_data = stored.get("data") or {}
+    fresh_data = json.loads(json.dumps(data, default=str))
+    diffs += [f"data.{k}: {stored_data.get(k)!r} -> {fresh_data.get(k)!r}"
+              for k in sorted(set(stored_data) | set(fresh_data)) if stored_data.get(k) != fresh_data.get(k)]
+    if diffs:
+        shown = "; ".join(d[:120] for d in diffs[:4]) + (f"; and {len(diffs) - 4} more" if len(diffs) > 4 else "")
+        raise ValueError(f"--resume: the run in {out} was trained with another model/data configuration ({shown}). "
+                         f"Resume with the run's own options (see {os.path.join(out, CONFIG_FILE)}), or start "
+                         f"a new run with another --out or --overwrite")
+
+
 def train(preset, train, val=None, out="run", *, epochs=None, batch_size=None, learning_rate=None, optimizer=None,
           seed=0,
           strategy="default", mixed_precision=False, deterministic=False, overrides=None, small=False,
@@ -552,12 +773,9 @@ def train(preset, train, val=None, out="run", *, epochs=None, batch_size=None, l
         keras.optimizers.get(optimizer)
     except ValueError:
         raise ValueError(f"unknown optimizer {optimizer!r} (a Keras optimizer name: adam, sgd, rmsprop, ...)") from None
+    check_numeric_arguments(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, patience=patience,
+                            mixup_alpha=mixup_alpha, sample_rate=sample_rate, duration=duration, seed=seed)
     patience = recipe.get("early_stopping_patience") if patience is None else (patience or None)
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if isinstance(value, bool) or int(value) != value or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    if not float(learning_rate) > 0:
-        raise ValueError(f"learning_rate must be > 0, got {learning_rate!r}")
     if teacher is not None and not entry["distilled"]:
         raise ValueError(f"--teacher applies to distilled presets (chang2020-student-*), not {preset}")
     if teacher is not None and not os.path.isfile(teacher):
@@ -578,6 +796,11 @@ def train(preset, train, val=None, out="run", *, epochs=None, batch_size=None, l
     val_manifest = None
     if val is not None:
         val_manifest = val if not isinstance(val, (str, os.PathLike)) else load_manifest(val, class_names)
+    # Bad audio is found before training: every header (cheap) of both sets, and every
+    # validation clip decoded (a NaN there would otherwise surface after the first epoch).
+    train_manifest.check_audio()
+    if val_manifest is not None:
+        val_manifest.check_audio(decode=True)
     check_sample_rates(train_manifest, data["sample_rate"], resample, "training data")
     if val_manifest is not None:
         check_sample_rates(val_manifest, data["sample_rate"], resample, "validation data")
@@ -585,6 +808,7 @@ def train(preset, train, val=None, out="run", *, epochs=None, batch_size=None, l
     train_manifest.targets(class_names, multi_label=data["multi_label"])
     if val_manifest is not None:
         val_manifest.targets(class_names, multi_label=data["multi_label"])
+    _check_overrides(_presets.model_class(preset), entry, overrides, len(class_names))
 
     chief, task_id = _is_chief(dist)
     if chief:
@@ -615,6 +839,9 @@ def train(preset, train, val=None, out="run", *, epochs=None, batch_size=None, l
     model_cfg = _presets.model_config(preset, num_classes=len(class_names), small=small, for_training=True,
                                       **overrides)
     model_cfg = _sync_model_config(cls, model_cfg, data)
+    if stored is not None:
+        # A different architecture cannot load the backup: one clear line, config.json untouched.
+        _check_same_run(out, stored, model_cfg, data)
     monitor, mode = entry["monitor"]
     if val_manifest is None:
         monitor, mode = "loss", "min"
@@ -653,6 +880,11 @@ def train(preset, train, val=None, out="run", *, epochs=None, batch_size=None, l
 
         _write_json(os.path.join(out, CONFIG_FILE), config)
         save_class_names(os.path.join(out, CLASS_NAMES_FILE), class_names)
+    backup_state = os.path.join(work, BACKUP_DIR, "training_metadata.json")
+    if resume:
+        # Rows of an epoch the kill interrupted (logged before its backup) are dropped: it runs again.
+        done = _read_config(backup_state, "--resume").get("epoch", 0) if os.path.isfile(backup_state) else 0
+        _truncate_log(os.path.join(work, LOG_FILE), int(done))
 
     with dtype_policy(mixed_precision), dist.scope():
         network = cls(**model_cfg)
@@ -663,14 +895,15 @@ def train(preset, train, val=None, out="run", *, epochs=None, batch_size=None, l
             fit_model = Distiller.from_setup(recipe["loss"], load_keras_model(teacher), network)
             fit_model(next(iter(train_ds))[0])  # BackupAndRestore needs a built model
         # On --resume the fitted statistics come back with the backup (when there is one yet).
-        has_backup = os.path.isfile(os.path.join(work, BACKUP_DIR, "latest.weights.h5"))
+        has_backup = os.path.isfile(backup_state)
         adapted = _adapt(network, train_ds) if not (resume and has_backup) else False
         _compile(fit_model, entry, class_names, learning_rate, optimizer)
         if strategy == "multi-worker":
             _avoid_distributed_symbolic_build(fit_model, train_ds)
 
-        callbacks = [keras.callbacks.BackupAndRestore(os.path.join(work, BACKUP_DIR)),
-                     keras.callbacks.LambdaCallback(on_epoch_begin=lambda e, logs=None: epoch_var.assign(e)),
+        # The backup commits an epoch, so it runs last at each epoch end (see _safe_backup).
+        callbacks = [keras.callbacks.LambdaCallback(on_epoch_begin=lambda e, logs=None: epoch_var.assign(e)),
+                     keras.callbacks.TerminateOnNaN(),
                      keras.callbacks.CSVLogger(os.path.join(work, LOG_FILE), append=True),
                      _best_saver(network, os.path.join(work, MODEL_FILE), os.path.join(work, STATE_FILE),
                                  monitor, mode)]
@@ -681,21 +914,31 @@ def train(preset, train, val=None, out="run", *, epochs=None, batch_size=None, l
         if patience:
             callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=int(patience),
                                                            restore_best_weights=True))
+        callbacks.append(_safe_backup(os.path.join(work, BACKUP_DIR)))
         start = time.perf_counter()
         # shuffle=False: the tf.data pipeline shuffles itself.
         with _multi_worker_log_reduction(strategy == "multi-worker"):
             history = fit_model.fit(train_ds, validation_data=val_ds, epochs=int(epochs), callbacks=callbacks,
                                     verbose=verbose, shuffle=False)
         seconds = time.perf_counter() - start
+    from keras_audioattn.files import NonFiniteWeightsError, all_finite, save_keras_model
+
+    losses = history.history.get("loss", [])
+    if (losses and not np.isfinite(losses[-1])) or not all_finite(network):
+        epoch = (int(history.epoch[-1]) if history.epoch else 0)
+        raise NonFiniteWeightsError(_diverged_message(epoch, {"loss": losses[-1] if losses else None},
+                                                      float(learning_rate), mixup_alpha))
     model_path = os.path.join(work, MODEL_FILE)
     if not os.path.isfile(model_path):
-        network.save(model_path)
+        save_keras_model(network, model_path)
     epochs_run = len(history.history.get("loss", []))
     initial_epoch = int(history.epoch[0]) if history.epoch else int(epochs)
     config.update(completed=True, epochs_completed=initial_epoch + epochs_run, adapted_normalization=adapted,
                   seconds=round(seconds, 1))
     if chief:
         _write_json(os.path.join(out, CONFIG_FILE), config)
+    # Only now, with the run marked completed, the backup goes (a kill before this resumes).
+    shutil.rmtree(os.path.join(work, BACKUP_DIR), ignore_errors=True)
     return {"model_path": os.path.join(out, MODEL_FILE), "history": history.history,
             "initial_epoch": initial_epoch, "epochs_run": epochs_run, "config": config}
 
@@ -723,9 +966,13 @@ def load_run(model_dir):
     missing = [name for name, path in paths.items() if not os.path.isfile(path)]
     if missing:
         raise FileNotFoundError(f"--model {model_dir} is not a finished training run (missing {', '.join(missing)})")
-    with open(paths[CONFIG_FILE], encoding="utf-8") as f:
-        config = json.load(f)
-    model = load_keras_model(paths[MODEL_FILE])
+    config = _read_config(paths[CONFIG_FILE], f"--model {model_dir}")
+    try:
+        model = load_keras_model(paths[MODEL_FILE])
+    except Exception as error:  # noqa: BLE001  (a file that does not open is damaged)
+        first = str(error).splitlines()[0][:200] if str(error) else ""
+        raise ValueError(f"--model {model_dir}: {paths[MODEL_FILE]} does not open ({type(error).__name__}: {first}); "
+                         f"it is damaged: train again, or --resume the run if it was interrupted") from None
     return model, config, load_class_names(paths[CLASS_NAMES_FILE])
 
 
@@ -739,13 +986,14 @@ def _scores(model, inputs):
     return np.asarray(out), None
 
 
-def _read(path, data, resample):
+def _read(path, data, resample, seconds=None):
     from keras_audioattn.data import load_audio
 
     from keras_audioattn.data.manifest import _to_channels
 
     channels = _channels(data)
-    waveform, rate = load_audio(path, sample_rate=int(data["sample_rate"]) if resample else None, mono=channels == 1)
+    waveform, rate = load_audio(path, sample_rate=int(data["sample_rate"]) if resample else None, mono=channels == 1,
+                                duration=seconds)
     if int(rate) != int(data["sample_rate"]):
         raise ValueError(f"{path}: sample-rate mismatch: the file is at {rate} Hz, the model expects "
                          f"{data['sample_rate']} Hz (pass --resample to resample it)")
@@ -764,6 +1012,81 @@ def recording_scores(model, waveforms, data, batch_size=64):
     scores = model.predict(np.concatenate(clips), batch_size=batch_size, verbose=0)
     bounds = np.cumsum([0] + [c.shape[0] for c in clips])
     return np.stack([scores[a:b].mean(axis=0) for a, b in zip(bounds[:-1], bounds[1:])])
+
+
+#: Clips scored per model call when a long recording is read in windows (Zhang presets).
+STREAM_CLIPS = 256
+
+
+def _seconds_needed(data):
+    """Seconds of a file the model's input uses (None: all of it): the clip of fixed-duration
+    presets, ``max_seconds`` of CAB-CNN-Ts. Only that much is decoded."""
+    if data.get("clip_overlap") is not None:
+        return None
+    if data.get("duration") is not None:
+        return float(data["duration"]) + 0.05  # margin for the resampler's edge
+    if data.get("max_seconds"):
+        return float(data["max_seconds"]) + 0.05
+    return None
+
+
+def streamed_recording_scores(model, path, data, resample=False, clips_per_call=STREAM_CLIPS):
+    """:func:`recording_scores` of one file, read in windows of ``clips_per_call`` clips with
+    soundfile (seek + read): memory is bounded by the window, not the recording's length. The
+    clips, and so the scores, are those of :func:`split_into_clips` on the whole recording.
+    A file at another rate with ``resample`` is decoded whole (resampling needs the signal).
+
+    Returns: clip-averaged scores ``(classes,)``.
+    Raises: AudioFileError naming the file (unreadable, zero or non-finite samples).
+    """
+    import soundfile as sf
+
+    from keras_audioattn.data.audio import AudioFileError, audio_info
+
+    sr = int(data["sample_rate"])
+    frames, rate, _ = audio_info(path)
+    if int(rate) != sr:
+        if not resample:
+            raise ValueError(f"{path}: sample-rate mismatch: the file is at {rate} Hz, the model expects "
+                             f"{sr} Hz (pass --resample to resample it)")
+        return recording_scores(model, [_read(path, data, resample)], data)[0]
+    if frames == 0:
+        raise AudioFileError(path, "zero samples")
+    clip = int(round(sr * float(data["duration"])))
+    hop = max(1, int(round(clip * (1.0 - float(data["clip_overlap"])))))
+    if frames <= clip:
+        starts = [0]
+    else:
+        starts = list(range(0, frames - clip + 1, hop))
+        if starts[-1] + clip < frames:
+            starts.append(frames - clip)
+    total, count = None, 0
+    try:
+        with sf.SoundFile(path) as handle:
+            for i in range(0, len(starts), int(clips_per_call)):
+                chunk = starts[i:i + int(clips_per_call)]
+                first, end = chunk[0], min(chunk[-1] + clip, frames)
+                handle.seek(first)
+                block = handle.read(frames=end - first, dtype="float32", always_2d=True).mean(axis=1, dtype=np.float32)
+                if not np.all(np.isfinite(block)):
+                    raise AudioFileError(path, f"non-finite samples (NaN or Inf) between {first / sr:.1f} s and "
+                                               f"{end / sr:.1f} s")
+                block = np.pad(block, (0, max(0, chunk[-1] + clip - first - block.shape[0])))
+                batch = np.stack([block[s - first:s - first + clip] for s in chunk])
+                scores = np.asarray(model.predict_on_batch(batch), np.float64)
+                total = scores.sum(axis=0) if total is None else total + scores.sum(axis=0)
+                count += scores.shape[0]
+    except (sf.LibsndfileError, RuntimeError) as error:
+        raise AudioFileError(path, f"unreadable or corrupt audio ({error})") from None
+    return (total / count).astype(np.float32)
+
+
+def _predict_file(model, path, config, resample):
+    """Clip scores and frame scores (or None) of one file, decoding only what the model uses."""
+    data = config["data"]
+    if data.get("clip_overlap") is not None and _channels(data) == 1:
+        return streamed_recording_scores(model, path, data, resample), None
+    return _predict_waveform(model, _read(path, data, resample, _seconds_needed(data)), config)
 
 
 def _predict_waveform(model, waveform, config):
@@ -791,17 +1114,31 @@ def evaluate(model_dir, data_manifest, json_path=None, overwrite=False, resample
     """
     from keras_audioattn.data import load_manifest
 
+    from keras_audioattn.files import check_output_file
+
     json_path = os.path.join(model_dir, EVALUATION_FILE) if json_path is None else json_path
     if os.path.exists(json_path) and not overwrite:
         raise FileExistsError(f"{json_path} exists: pass --overwrite to replace it, or --json to write elsewhere")
+    if os.path.isdir(model_dir):
+        check_output_file(json_path, "--json", overwrite=True)  # a folder, or a missing parent: now
     model, config, class_names = load_run(model_dir)
     data = config["data"]
     resample = config.get("resample", False) if resample is None else resample
     manifest = load_manifest(data_manifest, class_names=class_names)
+    manifest.check_audio()
     check_sample_rates(manifest, data["sample_rate"], resample, "evaluation data")
     y_true = manifest.targets(class_names, multi_label=data["multi_label"])
 
-    if data.get("clip_overlap") is not None:
+    if data.get("clip_overlap") is not None and _channels(data) == 1:
+        # Recording by recording, each read in windows: memory does not grow with the length.
+        scores = []
+        for i, path in enumerate(manifest.paths):
+            try:
+                scores.append(streamed_recording_scores(model, path, data, resample))
+            except ValueError as error:
+                raise ValueError(f"{manifest.where(i)}: {error}") from None
+        scores = np.stack(scores)
+    elif data.get("clip_overlap") is not None:
         scores = recording_scores(model, [_read(p, data, resample) for p in manifest.paths], data)
     else:
         per_replica = batch_size or config["training"].get("batch_size_per_replica", 32)
@@ -818,7 +1155,6 @@ def evaluate(model_dir, data_manifest, json_path=None, overwrite=False, resample
     report = {"preset": config["preset"], "model": os.path.abspath(model_dir), "data": os.path.abspath(data_manifest),
               "num_clips": len(manifest), "class_names": class_names, "metrics": values, "undefined": undefined,
               "level": "recording" if data.get("clip_overlap") is not None else "clip"}
-    os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
     _write_json(json_path, report)
     if verbose:
         print(format_report(report))
@@ -843,29 +1179,49 @@ def format_report(report):
     return "\n".join(lines)
 
 
-def predict(model_dir, files, top_k=3, threshold=0.5, resample=None):
+def predict(model_dir, files, top_k=3, threshold=0.5, resample=None, on_error="raise", callback=None):
     """Top classes (and, for SED models, events with times) per audio file.
+
+    Each file is decoded only as far as the model uses it (the clip of fixed-duration presets;
+    Zhang presets read the recording in windows), so memory does not grow with its length.
+
+    Args:
+      on_error: ``"raise"`` (default): the first bad file raises; ``"report"``: a bad file gets
+        ``{"file", "error"}`` in the results and the others are still scored.
+      callback: called with each result as soon as it is ready (e.g. to print it).
 
     Returns: a list of ``{"file", "top": [[label, score], ...], "events": [[onset, offset, label], ...]}``
     (``"events"`` only for SED presets, from the frame outputs thresholded at ``threshold``).
     """
     from keras_audioattn.metrics import frame_scores_to_events
 
+    if on_error not in ("raise", "report"):
+        raise ValueError(f"on_error must be 'raise' or 'report', got {on_error!r}")
     model, config, class_names = load_run(model_dir)
     data = config["data"]
     resample = config.get("resample", False) if resample is None else resample
     results = []
     for path in files:
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"audio file not found: {path}")
-        clip, frame = _predict_waveform(model, _read(path, data, resample), config)
-        order = np.argsort(-clip, kind="stable")[: max(1, int(top_k))]
-        result = {"file": str(path), "top": [[class_names[i], float(clip[i])] for i in order]}
-        if frame is not None:
-            hop = model.get_layer("log_mel").frame_step / float(data["sample_rate"])
-            events = frame_scores_to_events(frame, hop, threshold=threshold, class_names=class_names)
-            result["events"] = [[round(on, 3), round(off, 3), label] for on, off, label in events]
+        try:
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"audio file not found: {path}")
+            clip, frame = _predict_file(model, path, config, resample)
+            if not np.all(np.isfinite(clip)):
+                raise ValueError(f"{path}: the model gives non-finite scores (a diverged model?)")
+        except (ValueError, OSError) as error:
+            if on_error == "raise":
+                raise
+            result = {"file": str(path), "error": str(error)}
+        else:
+            order = np.argsort(-clip, kind="stable")[: max(1, int(top_k))]
+            result = {"file": str(path), "top": [[class_names[i], float(clip[i])] for i in order]}
+            if frame is not None:
+                hop = model.get_layer("log_mel").frame_step / float(data["sample_rate"])
+                events = frame_scores_to_events(frame, hop, threshold=threshold, class_names=class_names)
+                result["events"] = [[round(on, 3), round(off, 3), label] for on, off, label in events]
         results.append(result)
+        if callback is not None:
+            callback(result)
     return results
 
 

@@ -47,8 +47,19 @@ def add_parser(subparsers):
 def run(args):
     from keras_audioattn.data.synthetic import write_synthetic_corpus
 
+    import math
+    import sys
+
     if args.num_clips < 1:
         raise ValueError(f"--num-clips must be >= 1, got {args.num_clips}")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {args.seed}")
+    if args.sample_rate is not None and not 4000 <= args.sample_rate <= 96000:
+        raise ValueError(f"--sample-rate must be between 4000 and 96000 Hz, got {args.sample_rate}")
+    if args.duration is not None:
+        bounds = args.duration if isinstance(args.duration, tuple) else (args.duration, args.duration)
+        if not all(math.isfinite(b) and 0.25 <= b <= 600 for b in bounds) or bounds[0] > bounds[1]:
+            raise ValueError(f"--duration must be seconds (or a range MIN-MAX) between 0.25 and 600, got {args.duration}")
     start = time.perf_counter()
     manifest = write_synthetic_corpus(
         args.task, args.out, args.num_clips, seed=args.seed, sample_rate=args.sample_rate,
@@ -65,5 +76,10 @@ def run(args):
     )
     for name in ("manifest", "train", "validation", "test"):
         print(f"  {name}: {manifest.parent / (name + '.csv')}")
+        rows = (manifest.parent / (name + ".csv")).read_text(encoding="utf-8").count("\n") - 1
+        if rows < 1:
+            print(f"warning: the {name} split is empty ({info['num_clips']} clips, 70/15/15 per class): "
+                  f"pass a larger --num-clips (e.g. {max(20, 7 * len(info['class_names']))}) for non-empty "
+                  f"validation and test splits", file=sys.stderr)
     print(f"  class names: {manifest.parent / 'class_names.txt'}")
     return 0

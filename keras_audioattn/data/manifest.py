@@ -17,6 +17,7 @@ keeps that choice to the user).
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 from dataclasses import dataclass, field
@@ -90,6 +91,26 @@ class Manifest:
                 )
         return out
 
+    def check_audio(self, decode=False):
+        """Checks every clip's audio before any training: the header opens and holds samples
+        (cheap, ``soundfile.info``); with ``decode`` each file is also decoded, one at a time,
+        and must hold only finite samples.
+
+        Raises:
+          ValueError: naming the manifest row and the file of the first bad clip.
+        """
+        from keras_audioattn.data.audio import audio_info
+
+        for i, file_path in enumerate(self.paths):
+            try:
+                frames, _, _ = audio_info(file_path)
+                if frames == 0:
+                    raise AudioFileError(file_path, "zero samples (an empty recording)")
+                if decode:
+                    load_audio(file_path, mono=False)
+            except AudioFileError as error:
+                raise ValueError(f"{self.where(i)}: {error}") from None
+
     def subset(self, indices):
         """A new Manifest with the clips at ``indices`` (same class list)."""
         indices = list(indices)
@@ -134,8 +155,16 @@ def load_manifest(path, class_names=None, check_files=True):
     if isinstance(class_names, (str, os.PathLike)):
         class_names = load_class_names(class_names)
     root = path.parent
-    order, clips = [], {}
-    with open(path, newline="", encoding="utf-8") as handle:
+    order, clips, seen_rows = [], {}, {}
+    raw = path.read_bytes()
+    try:
+        # utf-8-sig: Excel's "CSV UTF-8" starts with a byte-order mark.
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise ValueError(f"{path}, line {line}: not UTF-8 text (byte 0x{raw[error.start]:02x}); save the manifest "
+                         f"as UTF-8 (e.g. Excel: 'CSV UTF-8')") from None
+    with io.StringIO(text, newline="") as handle:
         reader = csv.DictReader(handle)
         header = [name.strip() for name in (reader.fieldnames or [])]
         reader.fieldnames = header
@@ -155,6 +184,13 @@ def load_manifest(path, class_names=None, check_files=True):
             if not file_path:
                 raise ValueError(f"{where}: empty path")
             full = os.path.normpath(file_path if os.path.isabs(file_path) else os.path.join(root, file_path))
+            # A clip row repeated (same clip, same labels) is a copy-paste slip: an error. (Event rows
+            # may repeat: two occurrences of one event clipped to the same bounds.)
+            key = (full,) + tuple((row.get(c) or "").strip() for c in header if c != "path")
+            if not (has_strong and (row.get("event_label") or "").strip()) and key in seen_rows:
+                raise ValueError(f"{where}: duplicate of row {seen_rows[key]} (the same clip {file_path!r} with "
+                                 f"the same fields); remove one of them")
+            seen_rows[key] = row_number
             if full not in clips:
                 if check_files and not os.path.isfile(full):
                     raise ValueError(f"{where}: audio file not found: {full}")
@@ -213,7 +249,9 @@ def write_manifest(path, paths, labels, events=None, relative_to=None):
     path = Path(path)
     base = Path(relative_to) if relative_to is not None else path.parent
     strong = events is not None
-    with open(path, "w", newline="", encoding="utf-8") as handle:
+    from keras_audioattn.files import atomic_write
+
+    with atomic_write(path, newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["path", "labels", *STRONG_COLUMNS] if strong else ["path", "labels"])
         for i, (file_path, clip_labels) in enumerate(zip(paths, labels)):
@@ -273,10 +311,12 @@ def save_class_names(path, class_names):
         raise ValueError("class names must be non-empty and single-line")
     if len(set(names)) != len(names):
         raise ValueError(f"duplicate class names in {names}")
+    from keras_audioattn.files import write_text
+
     if path.suffix.lower() == ".json":
-        path.write_text(json.dumps(names, indent=1) + "\n", encoding="utf-8")
+        write_text(path, json.dumps(names, indent=1) + "\n")
     else:
-        path.write_text("\n".join(names) + "\n", encoding="utf-8")
+        write_text(path, "\n".join(names) + "\n")
     return path
 
 
@@ -294,6 +334,16 @@ def load_class_names(path):
             raise ValueError(f"{path}: expected a JSON list of class names")
         return [str(n) for n in names]
     return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+#: The last decoding error inside a tf.data pipeline (tf.numpy_function wraps it in a TensorFlow
+#: error); the CLI prints this message instead of TensorFlow's trace.
+LAST_DECODE_ERROR = None
+
+
+def _record_decode_error(message):
+    global LAST_DECODE_ERROR
+    LAST_DECODE_ERROR = message
 
 
 def _fit_length(waveform, num_samples, crop):
@@ -354,6 +404,7 @@ def dataset_from_manifest(
     drop_remainder=False,
     shuffle_epoch=None,
     channels=None,
+    max_seconds=None,
 ):
     """A ``tf.data.Dataset`` of ``(waveform, target)`` from a manifest.
 
@@ -385,6 +436,9 @@ def dataset_from_manifest(
       channels: ``None`` mixes every file to mono (default); an integer keeps that many channels,
         waveforms ``(batch, samples, channels)`` (mono files are repeated on every channel; other
         channel counts raise an error naming the row).
+      max_seconds: decode at most the first ``max_seconds`` of each file (with ``duration`` and
+        ``crop="start"`` only the first ``duration`` s are decoded anyway): memory bounded by
+        the clip, not the recording.
 
     Returns:
       The data set: waveform float32 `(batch, samples)` (or `(batch, samples, channels)`),
@@ -431,15 +485,23 @@ def dataset_from_manifest(
         # read the headers (cheap) so that a mismatch fails here, not mid-epoch.
         num_samples = _common_length(manifest, int(sample_rate))
     wheres = [manifest.where(i) for i in range(len(manifest))]
+    read_seconds = max_seconds
+    if num_samples is not None and duration is not None and crop == "start":
+        read_seconds = num_samples / float(sample_rate)
+    if read_seconds is not None:
+        read_seconds = float(read_seconds) + 0.05  # a margin for the resampler's edge
 
     import tensorflow as tf  # only now: argument and manifest errors come without the import
 
     def decode(index):
         index = int(index)
         try:
-            waveform, _ = load_audio(manifest.paths[index], sample_rate=int(sample_rate), mono=channels is None)
+            waveform, _ = load_audio(manifest.paths[index], sample_rate=int(sample_rate), mono=channels is None,
+                                     duration=read_seconds)
         except AudioFileError as error:
-            raise ValueError(f"{wheres[index]}: {error}") from None
+            message = f"{wheres[index]}: {error}"
+            _record_decode_error(message)
+            raise ValueError(message) from None
         if channels is not None:
             waveform = _to_channels(waveform, int(channels), wheres[index])
         length = np.int32(min(waveform.shape[0], num_samples) if num_samples else waveform.shape[0])

@@ -26,8 +26,6 @@ What distinguishes the classes is documented in ``docs/data.md``.
 from __future__ import annotations
 
 import math
-import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -831,8 +829,10 @@ def write_synthetic_corpus(task, out_dir, num_clips, seed=0, sample_rate=None, d
     Args:
       task, num_clips, seed, sample_rate, duration, snr_db: as :func:`synthesize`.
       out_dir: output folder; must be empty or absent unless ``overwrite``.
-      overwrite: replace a corpus already written there (only the files this function writes
-        are removed: ``audio/`` and the manifests).
+      overwrite: replace a corpus this function wrote there before: only the files it wrote
+        (listed in the folder's ``.audioattn-owned.json``) are removed, and a folder holding
+        any other file is refused, naming it (:class:`keras_audioattn.files.OwnedFolder`).
+        Every file is written atomically (temporary file + rename).
 
     Returns:
       Path of ``manifest.csv``.
@@ -843,24 +843,25 @@ def write_synthetic_corpus(task, out_dir, num_clips, seed=0, sample_rate=None, d
 
     from keras_audioattn.data.manifest import save_class_names, write_manifest
 
+    from keras_audioattn.files import OwnedFolder, atomic_path, write_text
+
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise FileExistsError(f"{out_dir} exists and is not a folder")
-    if out_dir.exists() and any(out_dir.iterdir()):
-        if not overwrite:
-            raise FileExistsError(f"{out_dir} is not empty; pass overwrite=True (--overwrite) to replace it")
-        if (out_dir / "audio").is_dir():
-            shutil.rmtree(out_dir / "audio")
-        for name in _OWNED_FILES:
-            if (out_dir / name).exists():
-                os.remove(out_dir / name)
+    folder = OwnedFolder(out_dir)
+    if not folder.is_empty() and not overwrite:
+        raise FileExistsError(f"{out_dir} is not empty; pass overwrite=True (--overwrite) to replace it")
     data = synthesize(task, num_clips, seed=seed, sample_rate=sample_rate, duration=duration, snr_db=snr_db)
+    folder.prepare(overwrite=overwrite, what="--out")
+    names = [f"audio/{task}_{i:05d}.wav" for i in range(len(data))]
+    folder.claim(*_OWNED_FILES, *names)  # before writing: a crash leaves them owned
     audio_dir = out_dir / "audio"
     audio_dir.mkdir(parents=True, exist_ok=True)
     paths = []
-    for i in range(len(data)):
-        path = audio_dir / f"{task}_{i:05d}.wav"
-        sf.write(path, data.waveforms[i], data.sample_rate, subtype="PCM_16")
+    for i, name in enumerate(names):
+        path = out_dir / name
+        with atomic_path(path) as tmp:
+            sf.write(tmp, data.waveforms[i], data.sample_rate, subtype="PCM_16", format="WAV")
         paths.append(str(path))
     strong = data.events if task in ("events", "tagging") else None
     manifest = write_manifest(out_dir / "manifest.csv", paths, data.labels, events=strong)
@@ -875,5 +876,5 @@ def write_synthetic_corpus(task, out_dir, num_clips, seed=0, sample_rate=None, d
         "min_duration_s": min(lengths) / data.sample_rate, "max_duration_s": max(lengths) / data.sample_rate,
         "snr_db": [float(s) for s in np.atleast_1d(snr_db)] if task in ("events", "tagging") else None,
     }
-    (out_dir / "info.json").write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+    write_text(out_dir / "info.json", json.dumps(info, indent=1) + "\n")
     return manifest
