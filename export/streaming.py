@@ -419,12 +419,21 @@ def stream_with_function(plan, step, waveform, state=None):
     import tensorflow as tf
 
     state = {k: tf.constant(v) for k, v in (state or plan.zero_state()).items()}
-    fn = tf.function(step, autograph=False, reduce_retracing=True)
+    fn = _compiled(step)
     out = []
     for chunk in _chunks(waveform, plan.chunk_samples):
         scores, state = fn(tf.constant(chunk[None]), state)
         out.append(scores.numpy()[0])
     return np.stack(out)
+
+
+def _compiled(step):
+    """One traced ``tf.function`` per step function (tracing costs seconds; reuse it)."""
+    import tensorflow as tf
+
+    if not hasattr(step, "_compiled"):
+        step._compiled = tf.function(step, autograph=False)
+    return step._compiled
 
 
 def _chunks(waveform, size):
@@ -480,7 +489,7 @@ def _calibration_chunks(plan, step, rep, state_style, limit=400):
     signals = check_signals(length, plan.sample_rate)
     recordings = list(rep) + [signals["silence"], signals["tone"]]
     per = max(2, limit // len(recordings))
-    fn = tf.function(step, autograph=False)
+    fn = _compiled(step)
     samples = []
     for wave in recordings:
         state = {k: tf.constant(v) for k, v in plan.zero_state().items()}
