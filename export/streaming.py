@@ -533,7 +533,10 @@ def _int8(converter, plan, step, rep, state_style):
     if not nodes:
         raise ExportCheckError(f"could not find the front end's ops ({front}) in the streaming graph")
     # The output layer stays float (export.tflite's head="float": an int8 sigmoid collapses low scores).
-    nodes += [name for _, name, _ in ops if "output_layer/" in name]
+    # (The final sigmoid's tensor carries the signature's output name, not the scope: every
+    # LOGISTIC / SOFTMAX outside the LSTM cell is the output layer's.)
+    nodes += [name for op, name, _ in ops
+              if "output_layer/" in name or (op in ("LOGISTIC", "SOFTMAX") and "lstm_cell/" not in name)]
     quantized = tflite_convert.mlir_quantize(
         calibrated, disable_per_channel=False, fully_quantize=False,
         input_data_type=tf.float32, output_data_type=tf.float32, denylisted_nodes=nodes)
