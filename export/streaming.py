@@ -515,7 +515,7 @@ def _int8(converter, plan, step, rep, state_style):
     import tensorflow as tf
     from tensorflow.lite.python import convert as tflite_convert
 
-    from export.tflite import _head_ops, _in_layers, _op_outputs
+    from export.tflite import _in_layers, _op_outputs
 
     samples = _calibration_chunks(plan, step, rep, state_style)
 
@@ -544,7 +544,6 @@ def _int8(converter, plan, step, rep, state_style):
     return quantized
 
 
-
 def _assert_main_subgraph(flatbuffer):
     """The streaming signature must be subgraph 0 (MediaPipe and plain ``invoke()`` run that one)."""
     from tensorflow.lite.python import schema_py_generated as fb
@@ -554,9 +553,6 @@ def _assert_main_subgraph(flatbuffer):
         sig = model.SignatureDefs(i)
         if sig.SignatureKey() == b"serving_default" and sig.SubgraphIndex() != 0:
             raise ExportCheckError("the streaming signature is not subgraph 0 of the .tflite")
-
-
-_STATE_OPS = ("QUANTIZE", "DEQUANTIZE", "READ_VARIABLE", "ASSIGN_VARIABLE", "VAR_HANDLE", "CALL_ONCE")
 
 
 def _assert_int8_network(flatbuffer):
