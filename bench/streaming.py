@@ -95,6 +95,8 @@ def main(argv=None):
                         help="only the 100 ms int8 file and the detection-latency section")
     parser.add_argument("--no-extra", action="store_true",
                         help="skip the float32 and external-state 100 ms variants")
+    parser.add_argument("--lstm-cell", default="int8", choices=["int8", "float"],
+                        help="to_streaming_tflite(lstm_cell=...) for the int8 files")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
 
@@ -142,7 +144,7 @@ def main(argv=None):
         path = os.path.join(tmp, f"stream_{ms}ms_{quant}_{state}.tflite")
         t0 = time.perf_counter()
         export.to_streaming_tflite(model, path, ms / 1000.0, quant, calibration, labels=classes, state=state,
-                                   check_seconds=10.0)
+                                   check_seconds=10.0, lstm_cell=args.lstm_cell)
         export_s = time.perf_counter() - t0
         files[(ms, quant, state)] = path
         runner = StreamingRunner(path)

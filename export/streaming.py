@@ -318,7 +318,8 @@ def _takes_training(layer):
 # ------------------------------------------------------------------------------------------------
 def to_streaming_tflite(model, path, chunk_seconds=0.1, quantization="int8", representative_data=None,
                         labels=None, sample_rate=None, *, state="internal", overwrite=False, check=True,
-                        metadata=True, max_calibration_examples=64, tolerance=None, check_seconds=None):
+                        metadata=True, max_calibration_examples=64, tolerance=None, check_seconds=None,
+                        lstm_cell="int8"):
     """Writes a stateful streaming .tflite of ``model`` at ``path``, checks it, returns ``path``.
 
     Args:
@@ -337,6 +338,10 @@ def to_streaming_tflite(model, path, chunk_seconds=0.1, quantization="int8", rep
       check_seconds: length of the check signals (default: the model's input length, else the
         calibration clips', else 2 s).
       tolerance: override :data:`export.TOLERANCES` for this mode.
+      lstm_cell: int8 only -- "int8" (default): the whole cell is integer (gate matmuls, sigmoid,
+        tanh, the update of ``c``, whose int8 scale comes from calibration); "float": the gate
+        matmuls stay int8 and the cell's elementwise maths (gates, ``c``, ``h``) float32, so a
+        cell state that grows with training keeps its precision (see docs/benchmarks.md).
 
     Example::
 
@@ -348,6 +353,8 @@ def to_streaming_tflite(model, path, chunk_seconds=0.1, quantization="int8", rep
 
     if state not in STATE_STYLES:
         raise ValueError(f"state must be one of {STATE_STYLES}, got {state!r}")
+    if lstm_cell not in ("int8", "float"):
+        raise ValueError(f"lstm_cell must be 'int8' or 'float', got {lstm_cell!r}")
     if quantization not in STREAMING_QUANTIZATIONS:
         raise ValueError(f"streaming quantization must be one of {STREAMING_QUANTIZATIONS}, got {quantization!r}")
     plan = streaming_plan(model, chunk_seconds, sample_rate)
@@ -366,7 +373,7 @@ def to_streaming_tflite(model, path, chunk_seconds=0.1, quantization="int8", rep
     if state == "internal":
         converter.experimental_enable_resource_variables = True
     if quantization == "int8":
-        flatbuffer = _int8(converter, plan, step, rep, state)
+        flatbuffer = _int8(converter, plan, step, rep, state, lstm_cell)
     else:
         flatbuffer = converter.convert()
     _assert_main_subgraph(flatbuffer)
@@ -510,7 +517,7 @@ def _calibration_chunks(plan, step, rep, state_style, limit=400):
     return samples
 
 
-def _int8(converter, plan, step, rep, state_style):
+def _int8(converter, plan, step, rep, state_style, lstm_cell="int8"):
     """Full-int8 network with the front end, the state I/O and the output layer float32."""
     import tensorflow as tf
     from tensorflow.lite.python import convert as tflite_convert
@@ -537,10 +544,12 @@ def _int8(converter, plan, step, rep, state_style):
     # LOGISTIC / SOFTMAX outside the LSTM cell is the output layer's.)
     nodes += [name for op, name, _ in ops
               if "output_layer/" in name or (op in ("LOGISTIC", "SOFTMAX") and "lstm_cell/" not in name)]
+    if lstm_cell == "float":
+        nodes += [name for op, name, _ in ops if "lstm_cell/" in name and op != "FULLY_CONNECTED"]
     quantized = tflite_convert.mlir_quantize(
         calibrated, disable_per_channel=False, fully_quantize=False,
         input_data_type=tf.float32, output_data_type=tf.float32, denylisted_nodes=nodes)
-    _assert_int8_network(quantized)
+    _assert_int8_network(quantized, cell=lstm_cell == "int8")
     return quantized
 
 
@@ -555,14 +564,15 @@ def _assert_main_subgraph(flatbuffer):
             raise ExportCheckError("the streaming signature is not subgraph 0 of the .tflite")
 
 
-def _assert_int8_network(flatbuffer):
+def _assert_int8_network(flatbuffer, cell=True):
     """The conv, the LSTM's input matmul and its cell must be integer in an int8 streaming file.
 
     (With internal state the first step's recurrent matmul reads the float resource variable and
     stays float: the quantizer leaves an op alone whose input has no calibrated range.)"""
     ops = _op_outputs_all(flatbuffer)
     network = [(op, name, dtype) for op, name, dtype in ops
-               if op in ("CONV_2D", "FULLY_CONNECTED", "TANH") and ("lstm_" in name or op == "CONV_2D")]
+               if op in (("CONV_2D", "FULLY_CONNECTED", "TANH") if cell else ("CONV_2D", "FULLY_CONNECTED"))
+               and ("lstm_" in name or op == "CONV_2D")]
     floats = [(op, name) for op, name, dtype in network if not dtype.startswith("int")]
     if not network or len(floats) > 1 or (floats and floats[0][0] != "FULLY_CONNECTED"):
         raise ExportCheckError(f"int8 streaming file: ops left float in the network: {floats[:6]}")
