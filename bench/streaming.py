@@ -95,7 +95,7 @@ def main(argv=None):
                         help="only the 100 ms int8 file and the detection-latency section")
     parser.add_argument("--no-extra", action="store_true",
                         help="skip the float32 and external-state 100 ms variants")
-    parser.add_argument("--lstm-cell", default="int8", choices=["int8", "float"],
+    parser.add_argument("--lstm-cell", default="float", choices=["int8", "float"],
                         help="to_streaming_tflite(lstm_cell=...) for the int8 files")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)

@@ -47,8 +47,9 @@ State styles:
   ``state_valid``, ``state_h``, ``state_c`` (zeros to start) and outputs ``scores`` +
   ``next_state_*``; feed each ``next_state_*`` back as ``state_*``. Portable to any runtime.
 
-int8: the log-mel front end stays float32 (DESIGN.md: int8 log-mel loses 0.03-0.13), the conv,
-the gate matmuls and the LSTM recurrence are int8, the output layer stays float32
+int8: the log-mel front end stays float32 (DESIGN.md: int8 log-mel loses 0.03-0.13), the conv and
+the LSTM's gate matmuls (input and recurrent) are int8, the cell's elementwise maths is float32
+by default (``lstm_cell="float"``; ``"int8"`` quantizes it too), the output layer stays float32
 (:data:`export.tflite` ``head="float"``); the state tensors are float32 at the file's boundary.
 The LSTM here is an explicit cell (matmuls + sigmoid / tanh), not the fused
 ``UNIDIRECTIONAL_SEQUENCE_LSTM``: the fused op neither takes nor returns ``c``.
@@ -319,7 +320,7 @@ def _takes_training(layer):
 def to_streaming_tflite(model, path, chunk_seconds=0.1, quantization="int8", representative_data=None,
                         labels=None, sample_rate=None, *, state="internal", overwrite=False, check=True,
                         metadata=True, max_calibration_examples=64, tolerance=None, check_seconds=None,
-                        lstm_cell="int8"):
+                        lstm_cell="float"):
     """Writes a stateful streaming .tflite of ``model`` at ``path``, checks it, returns ``path``.
 
     Args:
@@ -338,10 +339,12 @@ def to_streaming_tflite(model, path, chunk_seconds=0.1, quantization="int8", rep
       check_seconds: length of the check signals (default: the model's input length, else the
         calibration clips', else 2 s).
       tolerance: override :data:`export.TOLERANCES` for this mode.
-      lstm_cell: int8 only -- "int8" (default): the whole cell is integer (gate matmuls, sigmoid,
-        tanh, the update of ``c``, whose int8 scale comes from calibration); "float": the gate
-        matmuls stay int8 and the cell's elementwise maths (gates, ``c``, ``h``) float32, so a
-        cell state that grows with training keeps its precision (see docs/benchmarks.md).
+      lstm_cell: int8 only -- "float" (default, chosen by measurement): the gate matmuls are int8
+        and the cell's elementwise maths (sigmoid, tanh, ``c``, ``h``) float32, so a cell state
+        that grows with training keeps its precision; "int8": the whole cell is integer (``c`` in
+        int8 with one calibrated scale). Measured on an LSTM-16 student after 30 epochs, 32
+        held-out 10 s recordings, 100 ms chunks: max |streamed - Keras| 0.015 ("float") vs 0.170
+        ("int8", over the 0.15 tolerance); 0.18 vs 0.12 ms per chunk (docs/benchmarks.md).
 
     Example::
 
