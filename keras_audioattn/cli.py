@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "export.cli",
     "keras_audioattn.distill_cli",
     "keras_audioattn.train_cli",
+    "keras_audioattn.stream_cli",
 ]
 
 

@@ -1,0 +1,118 @@
+"""Streaming (stateful, one chunk per call) TFLite export of CNN-LSTM students, and ``audioattn stream``."""
+
+import os
+
+import numpy as np
+import pytest
+
+import export
+from export.streaming import StreamingRunner, offline_reference, streaming_plan
+from keras_audioattn.models import CNNLSTMStudent
+
+RATE = 16000
+CHUNK = 0.1
+
+
+@pytest.fixture(scope="module")
+def student():
+    import keras
+
+    keras.utils.set_random_seed(3)
+    # 0.6 s clips (6 chunks of 100 ms); 20 mel, 4 filters, LSTM 8: the Chang student in miniature.
+    return CNNLSTMStudent(num_classes=3, lstm_units=8, num_mel_bins=20, conv_filters=4, clip_duration=0.6)
+
+
+@pytest.fixture(scope="module")
+def clips():
+    rng = np.random.default_rng(0)
+    t = np.arange(int(0.6 * RATE)) / RATE
+    return np.stack([0.3 * np.sin(2 * np.pi * rng.uniform(200, 3000) * t) * (i % 2)
+                     + rng.uniform(0.01, 0.2) * rng.standard_normal(t.size) for i in range(4)]).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def files(student, clips, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("streaming")
+    out = {}
+    for state in ("internal", "external"):
+        out[state] = export.to_streaming_tflite(student, str(folder / f"{state}.tflite"), CHUNK, "float32", clips[:2],
+                                                labels=["a", "b", "c"], state=state)
+    return out
+
+
+def test_plan_geometry_of_the_chang_student():
+    model = CNNLSTMStudent(num_classes=8, lstm_units=16, clip_duration=10.0)
+    plan = streaming_plan(model, 0.1)
+    # 400-sample frames every 160, 5x5 stride-2 conv: one LSTM step per 320 samples reads 1040.
+    assert (plan.step_samples, plan.window_samples, plan.steps_per_chunk) == (320, 1040, 5)
+    assert (plan.buffer_samples, plan.warmup_steps) == (960, 3)
+    with pytest.raises(ValueError, match="whole number of LSTM steps"):
+        streaming_plan(model, 0.03)
+
+
+def test_same_padded_conv_is_refused():
+    model = CNNLSTMStudent(num_classes=2, lstm_units=4, padding="same", clip_duration=0.5)
+    with pytest.raises(ValueError, match="right context"):
+        streaming_plan(model, 0.1)
+
+
+@pytest.mark.parametrize("state", ["internal", "external"])
+def test_streamed_scores_equal_offline_after_every_chunk(files, student, clips, state):
+    runner = StreamingRunner(files[state])
+    assert runner.external == (state == "external")
+    plan = streaming_plan(student, CHUNK)
+    wave = clips[3]
+    streamed = runner.stream(wave)
+    assert streamed.shape == (6, 3)
+    for n in range(1, 7):  # after n chunks: the Keras layers on the first n * 100 ms
+        want = offline_reference(plan, student, wave[: n * plan.chunk_samples])
+        np.testing.assert_allclose(streamed[n - 1], want, atol=1e-4)
+    np.testing.assert_allclose(streamed[-1], np.asarray(student(wave[None]))[0], atol=1e-4)
+
+
+def test_internal_state_file_has_only_the_chunk_as_input(files):
+    from export.checks import interpreter
+
+    it = interpreter(files["internal"])
+    assert it.get_signature_list()["serving_default"] == {"inputs": ["waveform"], "outputs": ["scores"]}
+    assert [tuple(d["shape"]) for d in it.get_input_details()] == [(1, 1600)]
+    assert export.read_metadata(files["internal"])["labels"] == ["a", "b", "c"]
+
+
+def test_reset_clears_state(files, clips):
+    runner = StreamingRunner(files["internal"])
+    fresh = runner.stream(clips[1])
+    runner.stream(clips[0])  # another recording first
+    continued = runner.stream(clips[1], reset=False)
+    assert np.max(np.abs(continued - fresh)) > 1e-4  # the state really carries over ...
+    np.testing.assert_array_equal(runner.stream(clips[1]), fresh)  # ... and reset() clears it
+
+
+def test_int8_internal_state_matches_keras(student, clips, tmp_path):
+    path = export.to_streaming_tflite(student, str(tmp_path / "int8.tflite"), 0.2, "int8", clips, state="internal",
+                                      check=False)
+    report = export.check_streaming_tflite(path, student, "int8", waveforms=list(clips[2:]), chunk_seconds=0.2)
+    assert max(report["max_abs_error"].values()) <= export.TOLERANCES["int8"]
+    assert "QUANTIZE" in report["ops"] and "READ_VARIABLE" in report["ops"]
+    assert not any(op.startswith("Flex") for op in report["ops"])
+    # The output layer is float: scores are not on the 1/256 grid of an int8 sigmoid.
+    scores = StreamingRunner(path).stream(clips[0])
+    assert np.max(np.abs(scores * 256 - np.round(scores * 256))) > 1e-3
+
+
+def test_stream_cli_prints_timestamped_detections(files, clips, tmp_path, capsys):
+    import soundfile as sf
+
+    from keras_audioattn.cli import main
+
+    wav = str(tmp_path / "clip.wav")
+    sf.write(wav, np.concatenate([clips[0], clips[1]]), RATE)
+    plot = str(tmp_path / "scores.png")
+    assert main(["stream", "--model", files["internal"], wav, "--threshold", "0.05", "--chunk", "0.2",
+                 "--plot", plot]) == 0
+    out = capsys.readouterr().out
+    onsets = [line for line in out.splitlines() if " s  onset " in line]
+    assert onsets and onsets[0].split()[0] == "0.20"  # first buffer ends at 0.2 s
+    assert "real-time factor" in out and "per-buffer latency" in out
+    assert os.path.getsize(plot) > 1000
+    assert main(["stream", "--model", files["internal"], wav, "--chunk", "0.15"]) == 2  # not a multiple
