@@ -90,7 +90,7 @@ def run(args):
     import export
     import keras_audioattn  # noqa: F401  (registers the package's Keras objects for deserialisation)
 
-    model = keras.saving.load_model(model_path)
+    model = export.common.waveform_only(keras.saving.load_model(model_path))
     export.common.waveform_input_spec(model)
     num_classes = int(model.outputs[0].shape[-1]) if not isinstance(model.output, dict) else None
     labels = _labels(args, model_path, num_classes)
