@@ -134,6 +134,9 @@ def test_cab_cnn_fits_plain_arrays_and_keeps_the_lengths_path(tmp_path):
     full = np.full(10, 4000, "int32")
     np.testing.assert_allclose(model.predict([x, full], verbose=0), plain, atol=1e-6)
     np.testing.assert_allclose(np.asarray(model({"waveform": x})), plain, atol=1e-6)
+    inp = keras.Input((4000,))
+    nested = keras.Model(inp, model(inp))  # a waveform-only symbolic call stays connected
+    np.testing.assert_allclose(nested.predict(x, verbose=0), plain, atol=1e-6)
     # Shorter valid lengths still change the scores (the lengths path is kept).
     assert np.abs(np.asarray(model([x, full // 2])) - plain).max() > 1e-5
     export = pytest.importorskip("export")

@@ -287,13 +287,11 @@ class CABCNN(keras.Model):
             if len(inputs) not in (1, 2):
                 raise ValueError(f"CABCNN: expected a waveform or [waveform, lengths], got {len(inputs)} inputs")
             inputs = inputs[0]
-        if isinstance(inputs, keras.KerasTensor):
-            return [inputs, keras.KerasTensor((inputs.shape[0],), dtype="int32")]
-        waveform = ops.convert_to_tensor(inputs, dtype="float32")
+        waveform = inputs if isinstance(inputs, keras.KerasTensor) else ops.convert_to_tensor(inputs, "float32")
         if len(waveform.shape) != 2:
             raise ValueError(f"CABCNN: the waveform must be (batch, samples), got shape {tuple(waveform.shape)}")
-        shape = ops.shape(waveform)
-        return [waveform, ops.full((shape[0],), shape[1], dtype="int32")]
+        # Counting samples (not ops.full) keeps a symbolic input connected to its lengths.
+        return [waveform, ops.sum(ops.ones_like(waveform, dtype="int32"), axis=1)]
 
     def attention_model(self):
         """A model sharing these weights with outputs ``[scores, alpha]``, ``alpha (batch, steps, n)``."""
