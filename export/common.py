@@ -32,6 +32,16 @@ _WRAP_HINT = (
 )
 
 
+def waveform_only(model):
+    """``model`` itself, or for a model with an extra per-clip ``lengths`` input that offers
+    ``without_length_input()`` (``CABCNN(length_input=True)``) its waveform-only copy with the
+    same weights: exported files take the waveform alone (every clip at full length)."""
+    inputs = getattr(model, "inputs", None) or []
+    if len(inputs) > 1 and callable(getattr(model, "without_length_input", None)):
+        return model.without_length_input()
+    return model
+
+
 def waveform_input_spec(model):
     """Returns ``num_samples`` (an int or None) of the model's waveform input, or raises ValueError."""
     import keras

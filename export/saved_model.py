@@ -23,7 +23,7 @@ import tempfile
 import numpy as np
 
 from export.common import (check_output_path, check_signals, find_sample_rate, replace_path,
-                           waveform_input_spec)
+                           waveform_input_spec, waveform_only)
 from export.graph import backend_variables, save_module, trace_serving_function
 
 
@@ -57,6 +57,7 @@ def to_saved_model(model, directory, labels, sample_rate, version=1, scores_key=
       check: reload the SavedModel and compare its ``scores`` with Keras on silence, noise and a
         tone (max abs difference <= ``atol``; raises ``export.ExportCheckError`` otherwise).
     """
+    model = waveform_only(model)
     num_samples = waveform_input_spec(model)
     sample_rate = find_sample_rate(model, sample_rate)
     if sample_rate is None:

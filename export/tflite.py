@@ -33,7 +33,7 @@ import numpy as np
 from export.checks import ExportCheckError, assert_builtin_only, compare_outputs, run_tflite
 from export.common import (SCORES, check_output_path, check_signals, find_sample_rate, fit_length,
                            front_end_layers, name_outputs, representative_waveforms,
-                           waveform_input_spec)
+                           waveform_input_spec, waveform_only)
 from export.graph import backend_variables, save_module, trace_serving_function
 
 QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
@@ -86,6 +86,7 @@ def to_tflite(model, path, quantization="float32", representative_data=None, lab
         raise ValueError(f"head must be 'float' or 'int8', got {head!r}")
     if head == "float" and front_end == "int8":
         raise ValueError("head='float' needs front_end='float' (front_end='int8' makes the whole file integer)")
+    model = waveform_only(model)
     model_samples = waveform_input_spec(model)
     sample_rate = find_sample_rate(model, sample_rate)
     rep = representative_waveforms(representative_data, None, max_calibration_examples, sample_rate)

@@ -4,7 +4,8 @@
 around :func:`train`, :func:`evaluate` and :func:`predict`; ``docs/training.md`` describes the
 workflow. A run folder holds::
 
-    model.keras         best checkpoint (validation monitor of the family, see presets.FAMILIES)
+    model.keras         best checkpoint (validation monitor of the family, see presets.FAMILIES),
+                        or the last epoch's model when the recipe says ``"keep": "last"``
     config.json         preset, overrides, model config, data settings, recipe, strategy, ...
     class_names.txt     the class list, in output order
     training_log.csv    one row per epoch (CSVLogger; continued on --resume)
@@ -177,7 +178,8 @@ def make_dataset(manifest, class_names, data, task, batch_size, shuffle=False, s
       with that overlap (§3.1) and the clips are batched (recording length any).
     * ``data["duration"] is None`` (Lu 2020): variable-length clips, zero-padded per batch with
       their lengths (``((waveform, lengths), target)``), cropped to ``max_seconds``;
-      ``batching="truncate"`` cuts every batch to its shortest clip (the paper's §4 batching).
+      ``batching="truncate"`` cuts every training batch (``shuffle=True``) to its shortest clip
+      (the paper's §4 batching; the ``lu2020-*`` presets' data section sets it).
     * otherwise: every clip cropped / zero-padded to ``duration`` s; ``mixup_alpha`` (Jung 2020's
       recipe) mixes the clips of each batch (:func:`_mixup`).
     """
@@ -224,7 +226,8 @@ def make_dataset(manifest, class_names, data, task, batch_size, shuffle=False, s
                                    max_seconds=data.get("max_seconds"), **common)
         if data.get("max_seconds"):
             ds = crop_to_seconds(ds, data["max_seconds"], sr)
-        if data.get("batching") == "truncate":
+        if data.get("batching") == "truncate" and shuffle:
+            # Training batches only: validation / evaluation score every clip whole (padded + lengths).
             ds = truncate_to_shortest(ds)
         return ds
     ds = dataset_from_manifest(manifest, duration=float(data["duration"]), batch_size=int(batch_size),
@@ -911,9 +914,12 @@ def train(preset, train, val=None, out="run", *, epochs=None, batch_size=None, l
             callbacks.append(keras.callbacks.TensorBoard(os.path.join(work, TENSORBOARD_DIR)))
         else:
             print("note: the tensorboard package is not installed; no TensorBoard logs are written")
+        keep = recipe.get("keep", "best")
+        if keep not in ("best", "last"):
+            raise ValueError(f"the recipe's keep must be 'best' or 'last', got {keep!r}")
         if patience:
             callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=int(patience),
-                                                           restore_best_weights=True))
+                                                           restore_best_weights=keep == "best"))
         callbacks.append(_safe_backup(os.path.join(work, BACKUP_DIR)))
         start = time.perf_counter()
         # shuffle=False: the tf.data pipeline shuffles itself.
@@ -929,7 +935,8 @@ def train(preset, train, val=None, out="run", *, epochs=None, batch_size=None, l
         raise NonFiniteWeightsError(_diverged_message(epoch, {"loss": losses[-1] if losses else None},
                                                       float(learning_rate), mixup_alpha))
     model_path = os.path.join(work, MODEL_FILE)
-    if not os.path.isfile(model_path):
+    if keep == "last" or not os.path.isfile(model_path):
+        # keep="last" (Zhang 2018: the model "after 100 training epochs"): the final weights.
         save_keras_model(network, model_path)
     epochs_run = len(history.history.get("loss", []))
     initial_epoch = int(history.epoch[0]) if history.epoch else int(epochs)

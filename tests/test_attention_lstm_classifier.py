@@ -53,6 +53,7 @@ def test_tiny_model_overfits_a_tiny_batch():
     x = np.random.default_rng(2).normal(size=(4, 8, 6)).astype("float32")
     y = keras.utils.to_categorical([0, 1, 2, 1], 3)
     model = AttentionLSTMClassifier(3, variant="ta_sa", include_front_end=False, num_mel_bins=6, l2=0.0,
+                                    dropout=0.0,  # the class default is the paper's DCASE 2016 0.5
                                     units=16, attention_size=4, num_clusters=4, hidden_units=(16,))
     # 40 Adam steps on the same 4 examples, run as 4 epochs of 10 identical batches: every
     # epoch of `fit` costs fixed overhead, the steps themselves are cheap.
@@ -114,7 +115,9 @@ def test_paper_presets_and_defaults():
     assert model.get_layer("log_mel").compute_output_shape((None, 22050)) == (None, 96, 64)
     assert model.get_layer("attention_lstm").count_params() == 98564
     default = AttentionLSTMClassifier(15)
-    assert default.variant == "ta_sa" and default.units == 128 and default.hidden_units == (128, 128)
+    # Defaults: the paper's DCASE 2016 setting (§3.2), one hidden layer of 128, no input BatchNorm.
+    assert default.variant == "ta_sa" and default.units == 128 and default.hidden_units == (128,)
+    assert default.sample_rate == 44100 and default.dropout == 0.5 and not default.normalize_inputs
 
 
 def test_bad_arguments_raise_clear_errors():

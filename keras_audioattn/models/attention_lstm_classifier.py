@@ -9,17 +9,25 @@ probabilities are averaged (:func:`predict_recording`).
 
 Choices where the text is open (see ``docs/zhang2018.md``):
 
-* "128 x 128 x C" is read as two hidden ReLU layers of 128 then the C-way output, following
-  ``hidden_units=(128, 128)`` of the issue; ``hidden_units=(128,)`` gives the other reading
-  (the first 128 being the LSTM output).
+* "128 x 128 x C" is read as the DNN's layer widths from its input to its output: the 128-d
+  LSTM output, **one** hidden ReLU layer of 128, the C-way softmax (``hidden_units=(128,)``, the
+  default and the presets). Reason: the first number equals the LSTM size N = 128 and the last
+  one the number of classes, which is the usual "input x hidden x output" shorthand; the text
+  does not settle it, and one hidden layer is at least as likely as two.
+  ``hidden_units=(128, 128)`` gives the other reading (two hidden layers), kept as an option.
 * L2 (``keras.regularizers.L2(l2)``, i.e. ``l2 * sum(w**2)``) on every kernel: the LSTM's input,
   recurrent, bilinear-gate, cluster and ``W_x`` kernels and the dense kernels; not on biases or
   the codebook.
-* Dropout (``dropout``) after the LSTM output and after each hidden layer; 0 by default (the
-  paper uses 0.5 only on DCASE 2016, see ``PAPER_PRESETS``).
-* The paper says nothing about feature scaling. Raw log-mel values (about -14 .. +5) feed the
-  LSTM poorly, so by default a ``BatchNormalization`` over the mel axis standardises each band
-  (``normalize_inputs=True``; it folds into a multiply-add at export).
+* Dropout (``dropout``) after the LSTM output and after each hidden layer. The class defaults
+  are the paper's DCASE 2016 setting (44.1 kHz, dropout 0.5, §3 and §3.2); the LITIS Rouen
+  setting (22.05 kHz, no dropout stated) is the ``zhang2018-<variant>`` presets.
+* The paper says nothing about feature scaling and has no input normalisation; neither have
+  the defaults and the presets. ``normalize_inputs=True`` adds a ``BatchNormalization`` over
+  the mel axis that standardises each band (an addition, not the paper's; it folds into a
+  multiply-add at export). ``docs/zhang2018.md`` reports what it changes on the built-in corpus.
+* The paper reports every model "after 100 training epochs" (§3.2, Table 1): the presets'
+  recipe has ``"keep": "last"``, which makes ``audioattn train`` keep the model of the last
+  epoch (``"best"`` would keep the best validation epoch).
 """
 
 from __future__ import annotations
@@ -46,9 +54,10 @@ class AttentionLSTMClassifier(keras.Model):
         units: LSTM size ``N`` (128).
         attention_size: rank of the TA bilinear gates (64).
         num_clusters: SA codebook size (128).
-        hidden_units: sizes of the hidden ReLU layers of the DNN head ((128, 128)).
-        dropout: dropout rate on the LSTM output and after each hidden layer (0.0; paper: 0.5 on
-            DCASE 2016).
+        hidden_units: sizes of the hidden ReLU layers of the DNN head ((128,): "128 x 128 x C" read as
+            LSTM output 128 -> hidden 128 -> C; ``(128, 128)`` is the two-hidden-layer reading).
+        dropout: dropout rate on the LSTM output and after each hidden layer (0.5, the paper's
+            DCASE 2016 setting, §3.2; the LITIS Rouen presets use 0).
         l2: L2 weight on every kernel (1e-4).
         classifier_activation: activation of the output layer (``"softmax"``; ``None`` for logits).
         include_top: ``False`` returns the sequence embedding ``v`` ``(batch, units)`` instead of
@@ -61,7 +70,8 @@ class AttentionLSTMClassifier(keras.Model):
             any length.
         num_mel_bins: mel filters (64).
         front_end: extra keyword arguments for ``LogMelSpectrogram.from_preset("zhang2018", ...)``.
-        normalize_inputs: standardise each mel band with ``BatchNormalization`` (not in the paper).
+        normalize_inputs: standardise each mel band with ``BatchNormalization`` (False: the paper
+            has no input normalisation; True is an addition of this package).
         name: model name.
 
     Call: ``(batch, samples)`` float32 (or ``(batch, frames, mel)`` without front end) ->
@@ -69,9 +79,9 @@ class AttentionLSTMClassifier(keras.Model):
     """
 
     def __init__(self, num_classes, variant="ta_sa", units=128, attention_size=64, num_clusters=128,
-                 hidden_units=(128, 128), dropout=0.0, l2=1e-4, classifier_activation="softmax",
+                 hidden_units=(128,), dropout=0.5, l2=1e-4, classifier_activation="softmax",
                  include_top=True, include_front_end=True, sample_rate=44100, clip_duration=1.0,
-                 num_mel_bins=64, front_end=None, normalize_inputs=True, name="attention_lstm_classifier",
+                 num_mel_bins=64, front_end=None, normalize_inputs=False, name="attention_lstm_classifier",
                  **kwargs):
         if include_top and (isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer))
                             or num_classes <= 0):
@@ -271,12 +281,13 @@ def _preset(variant, dataset):
             "units": 128,
             "attention_size": 64,
             "num_clusters": 128,
-            "hidden_units": [128, 128],
-            "dropout": 0.0 if litis else 0.5,
+            "hidden_units": [128],  # "128 x 128 x C": LSTM output 128 -> hidden 128 -> C (§3.2)
+            "dropout": 0.0 if litis else 0.5,  # §3.2: 0.5 "for DCASE2016 dataset"; none stated for LITIS
             "l2": 1e-4,
             "sample_rate": 22050 if litis else 44100,
             "clip_duration": 1.0,
             "num_mel_bins": 64,
+            "normalize_inputs": False,  # the paper has no input normalisation
         },
         "training": {
             "optimizer": "adam",
@@ -286,6 +297,7 @@ def _preset(variant, dataset):
             "loss": "categorical_crossentropy",
             "early_stopping_patience": None,
             "metrics": ["accuracy"],
+            "keep": "last",  # §3.2 / Table 1: the models "after 100 training epochs", not the best epoch
         },
         "data": {"sample_rate": 22050 if litis else 44100, "duration": 1.0, "multi_label": False,
                  "clip_overlap": 0.5, "recording_duration": 30.0},

@@ -136,8 +136,20 @@ class CABCNN(keras.Model):
     return_lengths=True)``). Every stage then uses only the valid part of each clip: the
     z-normalisation statistics, the convolutions and poolings (padded steps are zeroed), the
     BatchNorm training moments and the final average -- a padded clip scores exactly as the
-    clip alone. With ``length_input=False`` the only input is the waveform (for export:
-    :meth:`without_length_input` copies a trained model into that form).
+    clip alone. ``lengths`` is optional: a waveform alone (``model(x)``, ``model.fit(x, y)``,
+    ``model.predict(x)`` with a plain ``(batch, samples)`` array, or ``[x, None]``) means every
+    clip is valid over its full length, so ``CABCNN(num_classes=5).fit(waveforms, labels)``
+    works on fixed-length clips. With ``length_input=False`` the graph has the waveform input
+    only (:meth:`without_length_input` copies a trained model into that form; ``export``
+    does so itself, so a model with the lengths input exports as waveform-in, scores-out).
+
+    Example::
+
+        model = CABCNN(num_classes=5, max_seconds=5)
+        model.compile("adam", "categorical_crossentropy", metrics=["accuracy"])
+        model.fit(waveforms, one_hot, batch_size=128, epochs=40)    # (n, samples) float32
+        model.fit(padded_dataset(clips, one_hot))                   # ((waveform, lengths), y)
+        scores = model.predict(waveforms)
 
     Output: ``scores`` ``(batch, num_classes)``, the unweighted mean over valid steps of the ACB
     outputs ``c_t``; these are probabilities already (an average of softmax mixtures), so
@@ -155,7 +167,7 @@ class CABCNN(keras.Model):
       conv_filters / conv_kernel_sizes / pool_sizes / pool_strides / dropout_rates: Table 2
         (dropout after each of the first three poolings; the fourth rate defaults to 0).
       num_classifiers, classifier_units, attention_units: the ACB of §4 (40, (8, 4), (160, 80)).
-      length_input: add the ``lengths`` input (see above).
+      length_input: add the ``lengths`` input (see above; optional at call time).
       include_top: False -> output the representation ``a`` instead of the scores.
       name: model name.
 
@@ -257,6 +269,30 @@ class CABCNN(keras.Model):
         self.length_input = bool(length_input)
         self.include_top = bool(include_top)
 
+    def __call__(self, inputs, *args, **kwargs):
+        return super().__call__(self._with_full_lengths(inputs), *args, **kwargs)
+
+    def _with_full_lengths(self, inputs):
+        """``waveform`` alone (or ``[waveform]``, ``[waveform, None]``, ``{"waveform": w}``) ->
+        ``[waveform, lengths]`` with every clip at full length, when the model has a lengths input."""
+        if not getattr(self, "length_input", False):
+            return inputs
+        if isinstance(inputs, dict):
+            if "lengths" in inputs and inputs["lengths"] is not None:
+                return inputs
+            inputs = inputs.get("waveform", inputs)
+        if isinstance(inputs, (list, tuple)):
+            if len(inputs) == 2 and inputs[1] is not None:
+                return inputs
+            if len(inputs) not in (1, 2):
+                raise ValueError(f"CABCNN: expected a waveform or [waveform, lengths], got {len(inputs)} inputs")
+            inputs = inputs[0]
+        waveform = inputs if isinstance(inputs, keras.KerasTensor) else ops.convert_to_tensor(inputs, "float32")
+        if len(waveform.shape) != 2:
+            raise ValueError(f"CABCNN: the waveform must be (batch, samples), got shape {tuple(waveform.shape)}")
+        # Counting samples (not ops.full) keeps a symbolic input connected to its lengths.
+        return [waveform, ops.sum(ops.ones_like(waveform, dtype="int32"), axis=1)]
+
     def attention_model(self):
         """A model sharing these weights with outputs ``[scores, alpha]``, ``alpha (batch, steps, n)``."""
         return keras.Model(self.inputs if self.length_input else self.inputs[0], [self._scores, self._alpha],
@@ -317,14 +353,16 @@ _TRAINING = {
     "early_stopping_patience": 15,
     "early_stopping_monitor": "val_loss",
     "metrics": ["accuracy"],
-    "batching": "pad",  # "truncate" = the paper's cut of each batch to its shortest clip
 }
 
 PAPER_PRESETS = {
     f"lu2020-cab-cnn-{t}s": {
         "model": {"num_classes": 3, "sample_rate": 16000, "max_seconds": t},
         "training": dict(_TRAINING),
-        "data": {"sample_rate": 16000, "duration": None, "max_seconds": t, "multi_label": False},
+        # §4: "we truncate the sizes of the batch inputs just equal to the shortest one of that
+        # batch" -> batching "truncate" (training batches; "pad" = zero-padding + lengths).
+        "data": {"sample_rate": 16000, "duration": None, "max_seconds": t, "multi_label": False,
+                 "batching": "truncate"},
         "paper": f"Lu et al. 2020, Table 2 (layers), §4 (training), Table 4 (CAB-CNN-{t}s)",
     }
     for t in (5, 10, 30, 60)
