@@ -362,7 +362,8 @@ def _best_saver(target, path, state_path, monitor, mode):
             if better and all_finite(target):  # never a NaN model (TerminateOnNaN stops the run)
                 self.best = value
                 # Model first, then the state: a crash between leaves the new best model with the
-                # old best value, which the re-run epoch then matches (never a lost best model).
+                # old best value; the resumed run re-runs that epoch and saves it again. Either way
+                # model.keras is a complete best model (atomic rename), never a lost one.
                 save_keras_model(target, path)
                 write_json(state_path, {"best": value, "monitor": key, "epoch": int(epoch)})
 
