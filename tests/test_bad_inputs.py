@@ -437,7 +437,7 @@ def test_kill_during_checkpoint_write_then_resume_matches_uninterrupted(work, tm
     seed (--deterministic). The reference runs in this process while the killed one runs."""
     from tensorflow.python.util import _pywrap_determinism
 
-    import kill_helpers as kh
+    from tests import kill_helpers as kh
 
     reference, killed = tmp_path / "reference", tmp_path / "killed"
     command = kh.train_command(work["corpus"], killed, seed=3, epochs=4)
