@@ -572,7 +572,8 @@ def _check_overrides(cls, entry, overrides, num_classes):
 
 def _diverged_message(epoch, logs, learning_rate, mixup_alpha):
     return (f"training diverged in epoch {epoch + 1} (loss {logs.get('loss') if logs else 'nan'}): the weights "
-            f"are not finite and were not saved ({MODEL_FILE}, if there, holds the best finite epoch). Likely cause: a learning rate too high (--learning-rate "
+            f"are not finite and were not saved ({MODEL_FILE}, if there, holds the best finite epoch). "
+            f"Likely cause: a learning rate too high (--learning-rate "
             f"{learning_rate:g}) or a bad mix-up alpha (--mixup-alpha {mixup_alpha}); lower the learning rate "
             f"and --resume (from the last finite epoch) or start again with --overwrite")
 
