@@ -20,9 +20,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import kill_helpers as kh  # noqa: E402
+from tests import kill_helpers as kh  # noqa: E402
 
 
 def main():

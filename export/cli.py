@@ -127,7 +127,8 @@ def run(args):
         model = keras.saving.load_model(model_path)
     except Exception as error:  # noqa: BLE001  (a file that does not open is damaged or foreign)
         first = str(error).splitlines()[0][:200] if str(error) else ""
-        raise ValueError(f"--model {model_path} does not open as a Keras model ({type(error).__name__}: {first})") from None
+        raise ValueError(f"--model {model_path} does not open as a Keras model "
+                         f"({type(error).__name__}: {first})") from None
     model = export.common.waveform_only(model)
     _check_model_inputs(model, model_path)
     export.common.waveform_input_spec(model)

@@ -93,7 +93,8 @@ def run(args):
         raise ValueError("--epochs, --teacher-epochs and --batch-size must be >= 1")
     if args.patience < 0:
         raise ValueError(f"--patience must be >= 0, got {args.patience}")
-    for flag, value in (("--learning-rate", args.learning_rate), ("--teacher-learning-rate", args.teacher_learning_rate),
+    for flag, value in (("--learning-rate", args.learning_rate),
+                        ("--teacher-learning-rate", args.teacher_learning_rate),
                         ("--temperature", args.temperature), ("--duration", args.duration)):
         if not (math.isfinite(value) and value > 0):
             raise ValueError(f"{flag} must be finite and > 0, got {value}")
@@ -143,8 +144,9 @@ def run(args):
         valid = (valid | {"name", "dtype", "trainable"}) - {"num_classes", "sample_rate", "clip_duration"}
         unknown = sorted(set(config) - valid)
         if unknown:
-            raise ValueError(f"{flag}: unknown or reserved key(s) {unknown} (num_classes, sample_rate and clip_duration "
-                             f"come from the data and --sample-rate / --duration); valid keys: {', '.join(sorted(valid))}")
+            raise ValueError(f"{flag}: unknown or reserved key(s) {unknown} (num_classes, sample_rate and "
+                             f"clip_duration come from the data and --sample-rate / --duration); valid keys: "
+                             f"{', '.join(sorted(valid))}")
     # --teacher-config / --student-config / --setup are checked now, before the teacher trains:
     # an untrained teacher and student are built and the distillation set up once.
     try:

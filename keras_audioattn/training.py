@@ -365,7 +365,8 @@ def _best_saver(target, path, state_path, monitor, mode):
             if better and all_finite(target):  # never a NaN model (TerminateOnNaN stops the run)
                 self.best = value
                 # Model first, then the state: a crash between leaves the new best model with the
-                # old best value, which the re-run epoch then matches (never a lost best model).
+                # old best value; the resumed run re-runs that epoch and saves it again. Either way
+                # model.keras is a complete best model (atomic rename), never a lost one.
                 save_keras_model(target, path)
                 write_json(state_path, {"best": value, "monitor": key, "epoch": int(epoch)})
 
@@ -574,7 +575,8 @@ def _check_overrides(cls, entry, overrides, num_classes):
 
 def _diverged_message(epoch, logs, learning_rate, mixup_alpha):
     return (f"training diverged in epoch {epoch + 1} (loss {logs.get('loss') if logs else 'nan'}): the weights "
-            f"are not finite and were not saved ({MODEL_FILE}, if there, holds the best finite epoch). Likely cause: a learning rate too high (--learning-rate "
+            f"are not finite and were not saved ({MODEL_FILE}, if there, holds the best finite epoch). "
+            f"Likely cause: a learning rate too high (--learning-rate "
             f"{learning_rate:g}) or a bad mix-up alpha (--mixup-alpha {mixup_alpha}); lower the learning rate "
             f"and --resume (from the last finite epoch) or start again with --overwrite")
 

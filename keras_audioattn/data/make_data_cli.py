@@ -59,7 +59,8 @@ def run(args):
     if args.duration is not None:
         bounds = args.duration if isinstance(args.duration, tuple) else (args.duration, args.duration)
         if not all(math.isfinite(b) and 0.25 <= b <= 600 for b in bounds) or bounds[0] > bounds[1]:
-            raise ValueError(f"--duration must be seconds (or a range MIN-MAX) between 0.25 and 600, got {args.duration}")
+            raise ValueError(f"--duration must be seconds (or a range MIN-MAX) between 0.25 and 600, "
+                             f"got {args.duration}")
     start = time.perf_counter()
     manifest = write_synthetic_corpus(
         args.task, args.out, args.num_clips, seed=args.seed, sample_rate=args.sample_rate,
