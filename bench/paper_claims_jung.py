@@ -56,7 +56,7 @@ FULL = dict(sample_rate=16000, seconds=2.0, n_tag=480, n_tag_test=120, n_train=3
             tagger=dict(num_mel_bins=64, block_filters=(16, 32, 64, 128), dense_units=(128,), dropout=0.3,
                         front_end=dict(fft_length=1024, frame_length=1024, frame_step=512)),
             asc=dict(first_filters=32, first_kernel=12, block_filters=(32,) * 5, code_dim=64),
-            transform_units=32, tag_epochs=20, epochs=25, batch=24, learning_rate=1e-3, mixup_alpha=0.2)
+            transform_units=32, tag_epochs=15, epochs=20, batch=24, learning_rate=1e-3, mixup_alpha=0.2)
 SMALL = dict(sample_rate=8000, seconds=0.5, n_tag=24, n_tag_test=12, n_train=24, n_test=12,
              tagger=dict(num_mel_bins=16, block_filters=(4, 8), dense_units=(8,), dropout=0.0,
                          front_end=dict(fft_length=256, frame_length=256, frame_step=128)),
@@ -206,7 +206,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--small", action="store_true", help="tiny configuration (a smoke test, seconds)")
-    parser.add_argument("--epochs", type=int, help="ASC epochs (default 25; small: 1)")
+    parser.add_argument("--epochs", type=int, help="ASC epochs (default 20; small: 1)")
     parser.add_argument("--json", default=os.path.join(HERE, "results", "paper_claims_jung.json"))
     args = parser.parse_args(argv)
     run(seeds=tuple(args.seeds), small=args.small, epochs=args.epochs, json_path=args.json)
