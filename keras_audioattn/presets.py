@@ -100,7 +100,8 @@ FAMILIES = {
         "monitor": ("val_loss", "min"),
         "train_overrides": {},
         "small": {"block_filters": [4, 8], "dense_units": [8], "dropout": 0.0, "num_mel_bins": 16,
-                  "front_end": dict(_SMALL_STFT)},
+                  "front_end": dict(_SMALL_STFT),
+                  "spec_augment": {"freq_mask_param": 4, "time_mask_param": 4}},  # short clips, 16 bands
     },
     "jung2020": {
         "module": "keras_audioattn.models.tag_conditioned_asc",

@@ -1161,14 +1161,49 @@ def evaluate(model_dir, data_manifest, json_path=None, overwrite=False, resample
             values[name] = table[name](y_true, scores, class_names)
         except ValueError as error:
             values[name], undefined[name] = None, str(error)
+    back_end = None
+    if (config.get("training") or {}).get("back_end") and data.get("clip_overlap") is None:
+        # Jung et al. 2020 §2.1: the paper's accuracy is an SVM's on the code, fit on the training codes.
+        back_end = _svm_back_end(model, config, class_names, ds, resample, per_replica)
+        values["svm_accuracy"] = back_end.pop("svm_accuracy")
+        if "error" in back_end:
+            undefined["svm_accuracy"] = back_end["error"]
     report = {"preset": config["preset"], "model": os.path.abspath(model_dir), "data": os.path.abspath(data_manifest),
               "num_clips": len(manifest), "class_names": class_names, "metrics": values, "undefined": undefined,
               "level": "recording" if data.get("clip_overlap") is not None else "clip"}
+    if back_end is not None:
+        report["back_end"] = back_end
     _write_json(json_path, report)
     if verbose:
         print(format_report(report))
         print(f"wrote {json_path}")
     return report
+
+
+def _svm_back_end(model, config, class_names, test_ds, resample, batch_size):
+    """SVM accuracy on the code of a run whose recipe names a ``back_end`` (Jung et al.): the SVM is
+    fit on the codes of the run's training manifest (no shuffling, no mix-up). Returns the
+    :func:`~keras_audioattn.models.code_svm.svm_back_end` dict, with ``svm_accuracy`` None and an
+    ``error`` when it cannot be computed (training manifest moved, no code layer, one class)."""
+    from keras_audioattn.data import load_manifest
+    from keras_audioattn.models.code_svm import svm_back_end
+
+    spec = config["training"]["back_end"]
+    kernel = spec.get("svm_kernel", "rbf") if isinstance(spec, dict) else "rbf"
+    source = config.get("train_manifest")
+    out = {"kernel": kernel, "fit_on": source}
+    if not source or not os.path.isfile(source):
+        return {**out, "svm_accuracy": None,
+                "error": f"the run's training manifest {source!r} (config.json 'train_manifest', relative to the "
+                         f"folder training ran in) is not found: run evaluate from that folder, or fix the path"}
+    try:
+        train_manifest = load_manifest(source, class_names=class_names)
+        check_sample_rates(train_manifest, config["data"]["sample_rate"], resample, "training data of the SVM")
+        train_ds = make_dataset(train_manifest, class_names, config["data"], config["task"], batch_size)
+        result = svm_back_end(model, train_ds, test_ds, kernel=kernel)
+    except ValueError as error:
+        return {**out, "svm_accuracy": None, "error": str(error)}
+    return {**out, **result}
 
 
 def format_report(report):
@@ -1185,6 +1220,11 @@ def format_report(report):
                 lines.append(f"    {n:>{width}} " + " ".join(f"{int(v):>8d}" for v in row))
         else:
             lines.append(f"  {name}: {value:.4f}")
+    back_end = report.get("back_end")
+    if back_end and back_end.get("num_train_clips"):
+        lines.append(f"  (accuracy: the network's softmax; svm_accuracy: {back_end['kernel']} SVM on the "
+                     f"{back_end['code_dim']}-d code, fit on {back_end['num_train_clips']} training clips -- "
+                     f"the paper's metric)")
     return "\n".join(lines)
 
 

@@ -12,8 +12,10 @@ from keras_audioattn.models import (AudioTagger, RawWaveformASC, TagConditionedA
                                     fit_code_svm, mixup_batch, tag_asc_training_recipe)
 from keras_audioattn.models.audio_tagger import DEFAULT_PARAMETER_COUNT_80_TAGS
 from keras_audioattn.models.raw_waveform_asc import DEFAULT_PARAMETER_COUNT
-from keras_audioattn.models.tag_conditioned_asc import (BEST_SYSTEM_PARAMETER_COUNT, PAPER_BEST_SYSTEM_PARAMETERS,
-                                                        PAPER_PRESETS)
+from keras_audioattn.models.tag_conditioned_asc import (AUTHORS_BASELINE_PARAMETERS, BEST_SYSTEM_NARROW_PARAMETER_COUNT,
+                                                        BEST_SYSTEM_PARAMETER_COUNT, NARROW_TRANSFORM_UNITS,
+                                                        PAPER_BEST_SYSTEM_PARAMETERS, PAPER_PRESETS,
+                                                        PAPER_TAG_LAYER_INCREMENT)
 from tests.helpers import assert_overfits, run_model_test
 
 SR = 16000
@@ -71,6 +73,34 @@ def test_paper_best_system_parameter_count():
     assert tuple(model.inputs[0].shape) == (None, None, 2) and model.sample_rate == 48000
 
 
+def _tag_layers(units, code_inputs, tags=80, filters=128, layers=3):
+    """Shared transform (tags -> units, then units -> units), attention projection (units -> filters)
+    and the code layer's extra inputs (units x code width): the best system's tag layers."""
+    return (tags * units + units) + (layers - 1) * (units * units + units) + (units * filters + filters) \
+        + units * code_inputs
+
+
+def test_narrow_transform_matches_the_papers_increment():
+    """Table 6: best system 676 k, the group's [22] network 636 k (= 636 736, the PyTorch count of
+    the authors' public code, read off it by hand: facts in docs/jung2020.md). 80-unit transform
+    layers add 40 048 on that network's 128-d code (676 784 = "676k"); 128 units add 76 288.
+    On Table 1 here (64-d code): +34 928 -> 750 906, against +68 096 -> 784 074."""
+    assert PAPER_TAG_LAYER_INCREMENT == 40_000 and AUTHORS_BASELINE_PARAMETERS == 636_736
+    assert NARROW_TRANSFORM_UNITS == 80
+    assert AUTHORS_BASELINE_PARAMETERS + _tag_layers(80, 128) == 676_784
+    assert AUTHORS_BASELINE_PARAMETERS + _tag_layers(128, 128) == 713_024
+    assert _tag_layers(128, 64) == 68_096 and _tag_layers(80, 64) == 34_928
+    small_tags = dict(block_filters=(4, 8, 8, 8), dense_units=(8,))
+    narrow = TagConditionedASC.from_preset("jung2020-tag-asc-narrow", tagger_overrides=small_tags)
+    assert narrow.transform_units == 80
+    own = narrow.count_params() - narrow.tagger.count_params()
+    assert own == BEST_SYSTEM_NARROW_PARAMETER_COUNT == DEFAULT_PARAMETER_COUNT + _tag_layers(80, 64) == 750_906
+    wide = TagConditionedASC.from_preset("jung2020-tag-asc", tagger_overrides=small_tags)
+    assert wide.count_params() - wide.tagger.count_params() == DEFAULT_PARAMETER_COUNT + _tag_layers(128, 64)
+    assert PAPER_PRESETS["jung2020-tag-asc"]["model"]["transform_units"] == 128
+    assert "676 k - 636 k" in PAPER_PRESETS["jung2020-tag-asc-narrow"]["paper"]
+
+
 @pytest.mark.parametrize("preset, extra", [
     ("jung2020-baseline", 0),
     ("jung2020-tag-concat", (80 * 128 + 128) + 2 * (128 * 128 + 128) + 128 * 64),
@@ -85,8 +115,8 @@ def test_preset_parameter_counts(preset, extra):
 
 
 def test_presets_and_training_recipe():
-    assert sorted(PAPER_PRESETS) == ["jung2020-baseline", "jung2020-tag-asc", "jung2020-tag-asc-separate",
-                                     "jung2020-tag-attention", "jung2020-tag-concat"]
+    assert sorted(PAPER_PRESETS) == ["jung2020-baseline", "jung2020-tag-asc", "jung2020-tag-asc-narrow",
+                                     "jung2020-tag-asc-separate", "jung2020-tag-attention", "jung2020-tag-concat"]
     best = PAPER_PRESETS["jung2020-tag-asc"]["model"]
     assert best["shared_transform"] and best["concat"]["num_transform_layers"] == 3
     assert best["attention"]["num_heads"] == 4
@@ -105,6 +135,25 @@ def test_presets_and_training_recipe():
         TagConditionedASC.from_preset("nope")
     with pytest.raises(ValueError, match="unknown preset"):
         RawWaveformASC.from_preset("nope")
+
+
+def test_tagger_preset_has_the_papers_augmentations():
+    """§4.2: the tagger is trained with SpecAugment and mix-up (values not given: Park et al.'s LD
+    policy, alpha 0.2); the ASC presets point at it instead of claiming them."""
+    from keras_audioattn import presets
+    from keras_audioattn.layers import SPEC_AUGMENT_POLICIES
+    from keras_audioattn.models.audio_tagger import PAPER_PRESETS as TAGGER_PRESETS
+
+    entry = TAGGER_PRESETS["jung2020-tagger"]
+    assert entry["model"]["spec_augment"] == SPEC_AUGMENT_POLICIES["LD"]
+    assert entry["training"]["mixup_alpha"] == 0.2
+    tagger = presets.build_model("jung2020-tagger", num_classes=80)
+    layer = tagger.get_layer("spec_augment")
+    assert (layer.freq_mask_param, layer.num_freq_masks, layer.time_mask_param, layer.num_time_masks) == (27, 2, 100, 2)
+    assert tagger.count_params() == DEFAULT_PARAMETER_COUNT_80_TAGS  # masking adds no weight
+    for name, preset in PAPER_PRESETS.items():
+        assert preset["training"]["tagger"]["preset"] == "jung2020-tagger", name
+        assert "spec_augment" not in preset["training"]["tagger"], name
 
 
 def test_tagger_front_end_preset_and_defaults():
@@ -203,6 +252,13 @@ def test_frozen_tagger_has_no_trainable_weights_and_does_not_change(tagger):
     model.train_on_batch(x, {"scores": y})
     for a, b in zip(before, tagger.get_weights()):
         np.testing.assert_array_equal(a, b)  # BN statistics included: the tagger runs in inference mode
+    # The tag vectors the ASC learns from are the inference tags, also in a training call (the
+    # tagger's dropout and SpecAugment are off: it is frozen).
+    noisy = AudioTagger(5, **{**TAGGER, "dropout": 0.5}, spec_augment={"seed": 0})
+    conditioned = TagConditionedASC(small_asc(), noisy, transform_units=8, **CONFIGS["shared"])
+    mono = x.mean(-1)
+    np.testing.assert_allclose(_np(conditioned(x, training=True)["tags"]), _np(noisy(mono, training=False)),
+                               atol=1e-6)
     scores_only = model.scores_model()
     scores_only.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
     assert "accuracy" in scores_only.train_on_batch(x, y, return_dict=True)

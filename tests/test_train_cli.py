@@ -99,8 +99,23 @@ def test_jung_tagger_then_tag_conditioned_asc(corpora, tmp_path, capsys):
     np.testing.assert_array_equal(frozen[0].get_weights()[0], tagger.get_weights()[0])
     capsys.readouterr()
     assert main(["evaluate", "--model", str(asc_run), "--data", str(corpora["scenes"] / "test.csv")]) == 0
+    out = capsys.readouterr().out
     report = json.loads((asc_run / "evaluation.json").read_text())
-    assert list(report["metrics"]) == ["accuracy"] and 0.0 <= report["metrics"]["accuracy"] <= 1.0
+    # The paper's metric (an SVM on the code, fit on the run's training clips) beside the softmax one.
+    assert list(report["metrics"]) == ["accuracy", "svm_accuracy"] and not report["undefined"]
+    assert 0.0 <= report["metrics"]["accuracy"] <= 1.0 and 0.0 <= report["metrics"]["svm_accuracy"] <= 1.0
+    train_rows = len((corpora["scenes"] / "train.csv").read_text().strip().splitlines()) - 1
+    assert report["back_end"] == {"kernel": "rbf", "fit_on": str(corpora["scenes"] / "train.csv"),
+                                  "num_train_clips": train_rows, "code_dim": 6}
+    assert "svm_accuracy:" in out and "accuracy:" in out and f"fit on {train_rows} training clips" in out
+    # A moved training manifest leaves the SVM undefined (with the reason), the softmax accuracy stands.
+    moved = dict(json.loads((asc_run / "config.json").read_text()), train_manifest=str(tmp_path / "gone.csv"))
+    (asc_run / "config.json").write_text(json.dumps(moved))
+    assert main(["evaluate", "--model", str(asc_run), "--data", str(corpora["scenes"] / "test.csv"),
+                 "--json", str(tmp_path / "moved.json")]) == 0
+    report = json.loads((tmp_path / "moved.json").read_text())
+    assert report["metrics"]["svm_accuracy"] is None and "gone.csv" in report["undefined"]["svm_accuracy"]
+    assert report["metrics"]["accuracy"] is not None
     clip = sorted((corpora["scenes"] / "audio").glob("*.wav"))[0]
     capsys.readouterr()
     assert main(["predict", "--model", str(asc_run), str(clip)]) == 0

@@ -29,3 +29,4 @@ from keras_audioattn.layers.tag_attention import (  # noqa: E402,F401
     TagTransform,
 )
 from keras_audioattn.layers.clipped_lstm import ClippedLSTM, ClippedLSTMCell  # noqa: E402,F401
+from keras_audioattn.layers.spec_augment import SPEC_AUGMENT_POLICIES, SpecAugment  # noqa: E402,F401

@@ -23,8 +23,8 @@ Parameters of the default model (``RawWaveformASC()``, 10 classes, stereo): **71
 paper gives 676 k for its best *tag-conditioned* system; Table 1 as written (seven 128-filter
 blocks) already has more than that (see ``docs/jung2020.md``).
 
-Choices where the paper is silent: convolutions that feed a BatchNorm have no bias (the BN shift
-replaces it); "same" padding in the residual convolutions (Table 1's lengths need it); the
+Choices where the paper is silent: BatchNorm momentum 0.9 (the authors' PyTorch default; see
+``bn_momentum``); convolutions that feed a BatchNorm have no bias (the BN shift replaces it); "same" padding in the residual convolutions (Table 1's lengths need it); the
 shortcut joins before the final LeakyReLU (DESIGN.md).
 """
 
@@ -73,12 +73,18 @@ class RawWaveformASC(keras.Model):
       negative_slope: LeakyReLU slope (0.3).
       include_top: False -> the code is the output.
       classifier_activation: "softmax" (default) or None (logits).
+      bn_momentum: momentum of the BatchNorm moving statistics (0.9: the authors' PyTorch
+        ``BatchNorm1d`` default, momentum 0.1 in PyTorch's convention; Keras' default is 0.99).
+        It matters on raw waveforms: the strided conv's outputs have a variance of ~1e-4 on
+        -35..-18 dBFS audio, while the moving variance starts at 1, so with 0.99 it is still ~0.5
+        after 64 steps and the model is at chance in inference mode after short trainings
+        (measured, docs/jung2020.md); with 0.9 the start value is gone after ~100 steps.
     """
 
     def __init__(self, num_classes=10, code_dim=64, num_channels=2, num_samples=None, sample_rate=48000,
                  pre_emphasis=0.97, first_filters=128, first_kernel=12, block_filters=PAPER_BLOCK_FILTERS,
                  kernel_size=3, pool_size=3, negative_slope=0.3, include_top=True,
-                 classifier_activation="softmax", name="raw_waveform_asc", **kwargs):
+                 classifier_activation="softmax", bn_momentum=0.9, name="raw_waveform_asc", **kwargs):
         _positive_int(num_classes, "num_classes")
         _positive_int(code_dim, "code_dim")
         _positive_int(num_channels, "num_channels")
@@ -92,6 +98,8 @@ class RawWaveformASC(keras.Model):
         block_filters = tuple(_positive_int(f, "block_filters") for f in block_filters)
         if pre_emphasis is not None and not (isinstance(pre_emphasis, (int, float)) and -1 <= pre_emphasis <= 1):
             raise ValueError(f"RawWaveformASC: pre_emphasis must be in [-1, 1] or None, got {pre_emphasis!r}")
+        if isinstance(bn_momentum, bool) or not isinstance(bn_momentum, (int, float)) or not 0.0 <= bn_momentum < 1.0:
+            raise ValueError(f"RawWaveformASC: bn_momentum must be in [0, 1), got {bn_momentum!r}")
         if classifier_activation not in ("softmax", None):
             raise ValueError(f"RawWaveformASC: classifier_activation must be 'softmax' or None, "
                              f"got {classifier_activation!r}")
@@ -115,16 +123,16 @@ class RawWaveformASC(keras.Model):
 
         x = keras.layers.Conv1D(first_filters, first_kernel, strides=first_kernel, padding="valid", use_bias=False,
                                 name="strided_conv")(x)
-        x = keras.layers.BatchNormalization(name="strided_bn")(x)
+        x = keras.layers.BatchNormalization(momentum=bn_momentum, name="strided_bn")(x)
         x = lrelu("strided_lrelu")(x)
         channels = first_filters
         for i, filters in enumerate(block_filters):
             p = f"block_{i}"
             y = keras.layers.Conv1D(filters, kernel_size, padding="same", use_bias=False, name=f"{p}_conv_0")(x)
-            y = keras.layers.BatchNormalization(name=f"{p}_bn_0")(y)
+            y = keras.layers.BatchNormalization(momentum=bn_momentum, name=f"{p}_bn_0")(y)
             y = lrelu(f"{p}_lrelu_0")(y)
             y = keras.layers.Conv1D(filters, kernel_size, padding="same", use_bias=False, name=f"{p}_conv_1")(y)
-            y = keras.layers.BatchNormalization(name=f"{p}_bn_1")(y)
+            y = keras.layers.BatchNormalization(momentum=bn_momentum, name=f"{p}_bn_1")(y)
             shortcut = x
             if filters != channels:
                 shortcut = keras.layers.Conv1D(filters, kernel_size, padding="same", name=f"{p}_shortcut")(x)
@@ -154,6 +162,7 @@ class RawWaveformASC(keras.Model):
         self.negative_slope = float(negative_slope)
         self.include_top = bool(include_top)
         self.classifier_activation = classifier_activation
+        self.bn_momentum = float(bn_momentum)
         self.min_samples = min_samples
 
     @property
@@ -199,6 +208,7 @@ class RawWaveformASC(keras.Model):
             "negative_slope": self.negative_slope,
             "include_top": self.include_top,
             "classifier_activation": self.classifier_activation,
+            "bn_momentum": self.bn_momentum,
         }
 
     @classmethod
