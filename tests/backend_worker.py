@@ -127,8 +127,11 @@ def run_workflow(spec):
 
     keras.utils.set_random_seed(int(spec.get("seed", 0)))
     data = np.load(spec["data"])
-    model = presets.build_model(spec["preset"], num_classes=int(data["y"].shape[-1]), small=True,
-                                for_training=True, sample_rate=int(spec["sample_rate"]))
+    config = presets.model_config(spec["preset"], num_classes=int(data["y"].shape[-1]), small=True,
+                                  for_training=True, sample_rate=int(spec["sample_rate"]))
+    if "clip_duration" in config:  # fixed-length models: the clips' length
+        config["clip_duration"] = data["x"].shape[1] / int(spec["sample_rate"])
+    model = presets.model_class(spec["preset"])(**config)
     model.compile(optimizer=keras.optimizers.Adam(float(spec.get("learning_rate", 1e-2))), loss=spec["loss"])
     history = model.fit(data["x"], data["y"], batch_size=int(spec["batch_size"]), epochs=int(spec["epochs"]),
                         verbose=0, shuffle=False)

@@ -162,3 +162,42 @@ def test_train_on_backend_export_under_tensorflow(backend, tmp_path):
     assert report["max_abs_error"] and max(report["max_abs_error"].values()) <= report["tolerance"], report
     serving = export.to_saved_model(model, str(tmp_path / "serving"), LABELS, SAMPLE_RATE)
     assert os.path.isfile(os.path.join(serving, "saved_model.pb"))
+
+
+def test_train_cli_backend_jax_then_evaluate_and_export_under_tensorflow(tmp_path, capsys):
+    """``audioattn train --backend jax`` (relaunched under JAX), then ``evaluate`` and ``export`` here."""
+    from keras_audioattn.cli import main
+    from keras_audioattn.data.synthetic import write_synthetic_corpus
+
+    _need("jax")
+    corpus = write_synthetic_corpus("tagging", tmp_path / "tagging", 16, sample_rate=8000, duration=0.5).parent
+    run = tmp_path / "run"
+    args = ["train", "--backend", "jax", "--preset", "chang2020-teacher", "--train", str(corpus / "train.csv"),
+            "--val", str(corpus / "validation.csv"), "--out", str(run), "--small", "--sample-rate", "8000",
+            "--epochs", "2", "--batch-size", "4", "--verbose", "0"]
+    assert main(args) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["backend"] == "jax" and config["completed"] and config["epochs_completed"] == 2
+    assert keras.backend.backend() == "tensorflow"  # this process stayed on TensorFlow
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(run), "--data", str(corpus / "test.csv")]) == 0
+    report = json.loads((run / "evaluation.json").read_text())
+    assert 0.0 <= report["metrics"]["dcase2019_task5_auprc_micro"] <= 1.0
+    assert main(["export", "--model", str(run), "--tflite", str(tmp_path / "model.tflite"), "--quantization",
+                 "int8", "--representative", str(corpus / "train.csv"),
+                 "--saved-model", str(tmp_path / "serving")]) == 0
+    assert os.path.isfile(tmp_path / "model.tflite") and os.path.isfile(tmp_path / "serving" / "1" / "saved_model.pb")
+
+
+def test_tensorflow_only_options_name_the_flag(tmp_path, capsys):
+    """``--strategy mirrored`` on JAX is a usage error naming the flag, before any data is read;
+    an unknown backend is refused by the parser."""
+    from keras_audioattn import backends
+    from keras_audioattn.cli import main
+
+    with pytest.raises(ValueError, match=r"--strategy mirrored needs the TensorFlow backend"):
+        backends.check_training_options("mirrored", backend="jax")
+    assert backends.check_training_options("default", backend="jax") == "jax"
+    with pytest.raises(SystemExit):
+        main(["train", "--backend", "mxnet", "--preset", "x", "--train", "t.csv", "--out", str(tmp_path)])
+    assert "invalid choice: 'mxnet'" in capsys.readouterr().err
