@@ -218,3 +218,27 @@ CASES = {
     "tag_layers": (tag_layers, True),
     "other_layers": (other_layers, True),
 }
+
+
+# --- metrics and losses: (module, class, config, kind, y_true, y_pred) ------------------------
+def functions():
+    rng = np.random.default_rng(21)
+    labels = np.eye(3, dtype="float32")[rng.integers(0, 3, 12)]
+    scores = rng.random((12, 3)).astype("float32")
+    tags = (rng.random((12, 4)) < 0.4).astype("float32")
+    tag_scores = rng.random((12, 4)).astype("float32")
+    maps_t, maps_s = _normal((4, 6, 5, 3), 22), _normal((4, 6, 5, 2), 23)
+    feats_t, feats_s = _normal((4, 10), 24), _normal((4, 7), 25)
+    m, l = "keras_audioattn.metrics", "keras_audioattn.losses"
+    return {
+        "metric_unweighted_recall": (m, "UnweightedRecall", {"num_classes": 3}, "metric", labels, scores),
+        "metric_macro_f1": (m, "MacroF1", {"num_classes": 3}, "metric", labels, scores),
+        "metric_dcase_auprc_micro": (m, "DCASE2019Task5AUPRC", {"num_classes": 4}, "metric", tags, tag_scores),
+        "metric_dcase_auprc_macro": (m, "DCASE2019Task5AUPRC", {"num_classes": 4, "average": "macro"}, "metric",
+                                     tags, tag_scores),
+        "loss_knowledge_distillation": (l, "KnowledgeDistillationLoss", {"temperature": 2.0}, "loss",
+                                        tag_scores, scores[:, :1].repeat(4, axis=1)),
+        "loss_similarity_preserving": (l, "SimilarityPreservingLoss", {}, "loss", feats_t, feats_s),
+        "loss_intra_utterance_similarity": (l, "IntraUtteranceSimilarityLoss", {}, "loss", maps_t, maps_s),
+    }
+

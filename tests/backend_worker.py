@@ -21,6 +21,9 @@ Each ``.keras`` was saved on the TensorFlow backend; ``x.npz`` holds its inputs 
 4. ``round_trip``: the trained model saved as ``.keras`` on this backend and reloaded gives
    identical outputs (``save_trained``: also kept at that path, for the TensorFlow side).
 
+A case with ``"kind": "metric"`` or ``"loss"`` (``module``, ``class``, ``config``; ``data`` with
+``y_true``, ``y_pred``, ``expected``) checks a metric or loss of the package instead.
+
 ``"workflow"`` (optional): train a preset's small model here (:func:`run_workflow`), for the
 TensorFlow side to load and export.
 
@@ -69,8 +72,35 @@ def _compare(want, got, atol, rtol, what):
             raise AssertionError(f"{what}[{key}]: max |diff| {float(err.max()):.3g} (bound {atol} + {rtol}*|x|)")
 
 
+def check_function(case, atol):
+    """A metric (two ``update_state`` halves, ``result``, ``reset_state``) or a loss of the package,
+    built from ``config`` here, against the value TensorFlow computed on the same arrays."""
+    import importlib
+
+    import keras
+
+    data = np.load(case["data"])
+    y_true, y_pred = data["y_true"], data["y_pred"]
+    obj = getattr(importlib.import_module(case["module"]), case["class"])(**case["config"])
+    if case["kind"] == "metric":
+        half = len(y_true) // 2
+        obj.update_state(y_true[:half], y_pred[:half])
+        obj.update_state(y_true[half:], y_pred[half:])
+        got = {"0": keras.ops.convert_to_numpy(obj.result())}
+        obj.reset_state()
+        obj.update_state(y_true, y_pred)
+        _compare(got, {"0": keras.ops.convert_to_numpy(obj.result())}, 1e-6, 1e-6, "after reset_state")
+    else:
+        got = {"0": keras.ops.convert_to_numpy(obj(y_true, y_pred))}
+    _compare({"0": data["expected"]}, got, atol, atol, f"{case['class']} here vs TF")
+    return ["value"]
+
+
 def check_case(case, atol, work):
     import keras
+
+    if case.get("kind") in ("metric", "loss"):
+        return check_function(case, atol)
 
     data = np.load(case["data"])
     x = _inputs(data)
