@@ -39,7 +39,7 @@ MODELS = {
     "teacher": {"preset": "chang2020-teacher", "loss": "binary_crossentropy",
                 "small": (16000, 2.0, 1, 8), "paper": (16000, 10.0, 1, 32)},
     "2apae": {"preset": "deshmukh2020-2apae", "loss": "binary_crossentropy",
-              "small": (16000, 2.0, 1, 4), "paper": (16000, 10.0, 1, 8)},
+              "small": (32000, 2.0, 1, 4), "paper": (32000, 10.0, 1, 8)},
     "cab_cnn": {"preset": "lu2020-cab-cnn-5s", "loss": "categorical_crossentropy",
                 "small": (16000, 5.0, 1, 8), "paper": (16000, 5.0, 1, 32)},
     "student": {"preset": "chang2020-student-lstm16", "loss": "binary_crossentropy",
