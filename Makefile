@@ -15,9 +15,10 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
-# Reinstall when the package metadata changes.
+# Reinstall when the package metadata changes. The JAX backend (a CPU wheel) joins the test
+# matrix (tests/test_backends.py); PyTorch joins it where it is installed (.ci/run installs it).
 $(STAMP): $(VENV)/bin/python setup.cfg pyproject.toml
-	$(PIP) install --quiet -e ".[test]"
+	$(PIP) install --quiet -e ".[test,jax]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -46,6 +46,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if getattr(args, "backend", None):  # Keras is imported already: rerun under that backend
+            from keras_audioattn import backends
+
+            code = backends.relaunch(args.backend, list(sys.argv[1:] if argv is None else argv))
+            if code is not None:
+                return int(code)
         result = args.func(args)
     except KeyboardInterrupt:
         print(f"audioattn {args.command}: interrupted", file=sys.stderr)

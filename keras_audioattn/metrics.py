@@ -947,7 +947,7 @@ class _StreamingConfusionMatrix(keras.metrics.Metric):
         self.matrix.assign_add(ops.matmul(ops.transpose(true_1h), pred_1h))
 
     def reset_state(self):
-        self.matrix.assign(ops.zeros_like(self.matrix))
+        self.matrix.assign(ops.zeros(self.matrix.shape, self.matrix.dtype))  # zeros_like(Variable) fails on JAX
 
     def get_config(self):
         return {"num_classes": self.num_classes, "name": self.name, "dtype": self.dtype}
@@ -1070,8 +1070,9 @@ class DCASE2019Task5AUPRC(keras.metrics.Metric):
         return ops.mean(self._area(self.positives, self.negatives))
 
     def reset_state(self):
-        self.positives.assign(ops.zeros_like(self.positives))
-        self.negatives.assign(ops.zeros_like(self.negatives))
+        # ops.zeros_like of a Keras variable fails on JAX (its dtype is a string there).
+        self.positives.assign(ops.zeros(self.positives.shape, self.positives.dtype))
+        self.negatives.assign(ops.zeros(self.negatives.shape, self.negatives.dtype))
 
     def get_config(self):
         return {

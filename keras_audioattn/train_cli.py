@@ -45,6 +45,9 @@ def add_parser(subparsers):
     p.add_argument("--strategy", choices=("default", "mirrored", "multi-worker"), default="default",
                    help="default: one device; mirrored: all GPUs of this machine; multi-worker: "
                         "several machines (cluster from TF_CONFIG)")
+    p.add_argument("--backend", choices=("tensorflow", "jax", "torch"),
+                   help="Keras backend to train on (default: KERAS_BACKEND, else TensorFlow); the data "
+                        "pipeline is tf.data on all three; --strategy needs tensorflow (docs/backends.md)")
     p.add_argument("--mixed-precision", nargs="?", const="float16", choices=("float16", "bfloat16"),
                    help="mixed precision: float16 (the default of the bare flag; GPUs) or bfloat16 (CPUs "
                         "with AVX-512 BF16, TPUs); front ends and softmax/sigmoid outputs stay float32")

@@ -764,6 +764,9 @@ def train(preset, train, val=None, out="run", *, epochs=None, batch_size=None, l
     entry = _presets.get_preset(preset)
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; choose one of {STRATEGIES}")
+    from keras_audioattn import backends
+
+    backend = backends.check_training_options(strategy, deterministic)  # --strategy is TensorFlow-only
     # First: MultiWorkerMirroredStrategy must configure collective ops before TF runs any op.
     dist = make_strategy(strategy)
     overrides = dict(overrides or {})
@@ -875,7 +878,7 @@ def train(preset, train, val=None, out="run", *, epochs=None, batch_size=None, l
                      "early_stopping_patience": patience, "monitor": monitor, "monitor_mode": mode,
                      "distillation_teacher": None if teacher is None else os.path.abspath(teacher)},
         "evaluate": entry["evaluate"], "seed": int(seed), "deterministic": bool(deterministic),
-        "strategy": strategy, "replicas": replicas, "mixed_precision": _mixed_policy(mixed_precision),
+        "strategy": strategy, "replicas": replicas, "backend": backend, "mixed_precision": _mixed_policy(mixed_precision),
         "resample": bool(resample), "train_manifest": getattr(train_manifest, "source", None),
         "val_manifest": None if val_manifest is None else getattr(val_manifest, "source", None),
         "version": __version__, "completed": False,
