@@ -130,7 +130,7 @@ def test_build_remix_kong_recipe_file_level_clip_draws_and_folds(sources, tmp_pa
             assert 20 * np.log10(rms(residual[a:b])) == pytest.approx(want, abs=0.01)
             used.append(match[0])
     # 15 draws over 5 clips: each clip three times (a shuffled list, reshuffled when used up).
-    assert sorted(used) == sorted(p for p, _ in events) * 3
+    assert sorted(used) == sorted([p for p, _ in events] * 3)
     folds = [load_manifest(tmp_path / "mix" / "snr_10db" / f"fold{k}.csv") for k in (1, 2, 3, 4)]
     assert sorted(p for f in folds for p in f.paths) == sorted(manifest.paths)
     assert [len(f) for f in folds] == [2, 1, 1, 1]
