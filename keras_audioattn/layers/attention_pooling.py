@@ -113,10 +113,12 @@ class TwoStepAttentionPooling(_ClassMapPooling):
 
     Step 2 (over time, per class; Eq. 12-15)::
 
-        a2 = dwconv_a(v1),  c2 = dwconv_c(v1)                    # (batch, time, classes)
+        u  = BatchNorm(v1)  if time_input_norm else v1           # per class, over batch and time
+        a2, c2 = time_mixing(u)                                  # (batch, time, classes) each
         w2 = softmax_time(a2)                                    # "time_attention"
         f  = sigmoid(c2)                                         # (batch, time, classes) "frame"
         p  = clip(sum_time f * w2, 0, 1)                         # (batch, classes) "clip"
+        clip_logit = log p - log(1 - p)   (from a2, c2 with logsumexp: exact where p rounds to 0/1)
 
     Frame-level output. ``"frame"`` is the step-2 classification branch ``f``: the per-frame class
     probabilities whose attention-weighted average is the clip probability (the instance-level
@@ -136,16 +138,15 @@ class TwoStepAttentionPooling(_ClassMapPooling):
     ``formulation="equations"`` follows Eq. 8-15 literally (values clipped to [0, 1] for the
     ``frame`` and ``clip`` outputs, as the authors clip their final output).
 
-    Any number of frames. The authors' step 2 is a dense layer mixing exactly 311 frames
-    (``nn.Linear(311, 311)``), so their model only runs on 10 s clips. Here each step-2 branch
-    is a depthwise 1-D convolution along time, one filter of ``time_kernel_size`` taps per
-    class, "same" padding. It is the authors' 311x311 matrix restricted to a banded Toeplitz
-    (translation-equivariant) form, which is what makes it independent of the clip length:
-    the attention logit of a frame depends on the step-1 output around that frame, not on its
-    absolute position, so a model trained on 10 s clips applies unchanged to 3 s or 60 s.
-    Per-class filters (rather than mixing classes) keep step 2 interpretable per class as in
-    Fig. 3 (subplots 6-7). The mel axis is fixed by the front end, so step 1 keeps the authors'
-    dense ``mel -> mel`` maps.
+    ``time_mixing`` (issue 19). ``"dense"``: the authors' layer, two ``nn.Linear(T, T)`` over time
+    shared by the classes (194 064 parameters for T = 311), needs ``num_frames``.
+    ``"context"`` (default, any number of frames): the attention logit of each class is a
+    ``time_kernel_size``-tap filter over four channels -- ``u``, its z-score over the clip, the
+    clip mean and the clip max -- so it sees the whole clip; the classification branch is a local
+    filter of ``u`` (the frame output stays local). ``"context_both"``: both branches see the four
+    channels. ``"dilated"``: a residual stack of per-class dilated filters (``dilations``).
+    ``"conv"``: one ``time_kernel_size``-tap filter per branch and class (before issue 19).
+    ``time_input_norm=False`` and ``"dense"`` together reproduce the authors' step 2 exactly.
 
     Args:
         return_attention: also return ``"frequency_attention"`` ``(batch, time, mel, classes)``
@@ -154,6 +155,16 @@ class TwoStepAttentionPooling(_ClassMapPooling):
             sum to 1 over time) -- Fig. 3, subplots 3-6.
         time_kernel_size: odd number of taps of the step-2 filters (default 3).
         formulation: ``"code"`` (default) or ``"equations"``, see above.
+        time_mixing: ``"context"`` (default), ``"context_both"``, ``"dilated"``, ``"conv"`` or ``"dense"``.
+        num_frames: number of frames, required by ``"dense"``.
+        dilations: dilation rates of ``"dilated"``.
+        time_input_norm: per-class BatchNorm of the step-1 output before step 2 (default True;
+            the authors: False).
+
+    Example::
+
+        pool = TwoStepAttentionPooling(time_mixing="dense", num_frames=311, time_input_norm=False)
+        out = pool(class_maps)          # class_maps: (batch, 311, 64, classes)
     """
 
     def __init__(self, return_attention=False, time_kernel_size=3, formulation="code", time_mixing="context",

@@ -158,7 +158,15 @@ class TwoStepAttentionSED(keras.Model):
         front_end_config: overrides of the ``"deshmukh2020"`` log-mel preset (waveform input).
         normalization: ``"dataset"``, ``"per_clip"`` or ``None`` (see above).
         return_attention: add the attention maps to the outputs.
+        loss_on: BCE on ``"probability"`` (the clipped clip output; the authors'), on ``"logit"``
+            (the pooling's exact log-odds ``clip_logit``, two-step only; also returned as an
+            output), or ``"auto"`` (default: ``"logit"`` where the pooling provides it).
         name: model name.
+
+    The authors' step 2 (a dense map over a fixed number of frames) is
+    ``pooling_config={"time_mixing": "dense", "time_input_norm": False}`` with ``num_frames``
+    (the paper presets); the default step 2 runs on any number of frames (see
+    :class:`TwoStepAttentionPooling`).
     """
 
     def __init__(self, num_classes, encoder_filters=(32, 64, 128, 256), pooling="two_step",
