@@ -70,7 +70,9 @@ FAMILIES = {
         "evaluate": ("average_precision_micro", "average_precision_macro", "roc_auc_macro"),
         "monitor": ("val_loss", "min"),
         "train_overrides": {"input": "waveform"},
-        "small": {"encoder_filters": [4, 8],
+        # Tiny clips have fewer frames than the paper's dense step 2 (311): the small configuration
+        # uses the any-length step 2 (pooling_config {} = each pooling's defaults).
+        "small": {"encoder_filters": [4, 8], "num_frames": None, "pooling_config": {},
                   "front_end_config": {**_SMALL_STFT, "num_mel_bins": 16, "fmax": 4000.0}},
     },
     "chang2020-teacher": {

@@ -65,9 +65,11 @@ def sources(tmp_path_factory):
     return root, events, backgrounds
 
 
-def test_build_remix_paper_recipe(sources, tmp_path):
+def test_build_remix_excerpt_level_distinct_classes(sources, tmp_path):
+    """The options that keep the behaviour before issue 19: excerpt RMS, three distinct classes."""
     _, events, backgrounds = sources
-    manifests = build_remix(events, backgrounds, tmp_path / "mix", sample_rate=SR, num_clips=3, seed=0)
+    manifests = build_remix(events, backgrounds, tmp_path / "mix", sample_rate=SR, num_clips=3, seed=0,
+                            event_level="excerpt", draw="distinct_classes")
     assert set(manifests) == set(PAPER_SNRS)
     durations = {path: len(load_audio(path)[0]) / SR for path, _ in events}
     by_snr = {snr: load_manifest(path) for snr, path in manifests.items()}
@@ -99,12 +101,61 @@ def test_build_remix_paper_recipe(sources, tmp_path):
     assert all(offset - onset in (pytest.approx(min(d, 2.0)) for d in durations.values()) for onset, offset, _ in some_clip)
 
 
+def test_build_remix_kong_recipe_file_level_clip_draws_and_folds(sources, tmp_path):
+    """Default = Kong et al.'s recipe: gain from the whole event file's RMS, then crop to 2 s;
+    events from a shuffled list of clips (each clip used once per pass); 4 fold manifests."""
+    _, events, backgrounds = sources
+    manifests = build_remix(events, backgrounds, tmp_path / "mix", snrs=(10,), sample_rate=SR, num_clips=5, seed=1)
+    manifest = load_manifest(manifests[10])
+    files = {path: load_audio(path)[0].astype(np.float64) for path, _ in events}
+    by_label = {}
+    for path, label in events:
+        by_label.setdefault(label, []).append(path)
+    used = []
+    for i, path in enumerate(manifest.paths):
+        mixture = load_audio(path)[0].astype(np.float64)
+        background = load_audio(backgrounds[i % len(backgrounds)])[0][: 10 * SR].astype(np.float64)
+        unit = background / rms(background)
+        gain = np.dot(mixture[: SR // 2], unit[: SR // 2]) / np.dot(unit[: SR // 2], unit[: SR // 2])
+        residual = mixture / gain - unit
+        for onset, offset, label in manifest.events[i]:
+            a, b = int(round(onset * SR)), int(round(offset * SR))
+            # Which file: the one whose excerpt matches (labels can repeat within a clip).
+            match = [p for p in by_label[label] if len(files[p][: 2 * SR]) == b - a and
+                     np.allclose(residual[a:b] / np.max(np.abs(residual[a:b])),
+                                 files[p][: 2 * SR] / np.max(np.abs(files[p][: 2 * SR])), atol=1e-3)]
+            assert match, (i, label)
+            whole = files[match[0]]
+            want = 10 + 20 * np.log10(rms(whole[: 2 * SR]) / rms(whole))  # effective excerpt SNR
+            assert 20 * np.log10(rms(residual[a:b])) == pytest.approx(want, abs=0.01)
+            used.append(match[0])
+    # 15 draws over 5 clips: each clip three times (a shuffled list, reshuffled when used up).
+    assert sorted(used) == sorted([p for p, _ in events] * 3)
+    folds = [load_manifest(tmp_path / "mix" / "snr_10db" / f"fold{k}.csv") for k in (1, 2, 3, 4)]
+    assert sorted(p for f in folds for p in f.paths) == sorted(manifest.paths)
+    assert [len(f) for f in folds] == [2, 1, 1, 1]
+
+
+def test_synthetic_remix_priors_follow_the_clip_list():
+    from keras_audioattn.data.remix import SYNTHETIC_REMIX_CLASSES, synthetic_remix
+
+    sets = synthetic_remix(24, snrs=(0, 20), seed=3, sample_rate=8000)
+    a, b = sets[0], sets[20]
+    assert a["waveforms"].shape == (24, 5 * 8000) and a["class_names"] == list(SYNTHETIC_REMIX_CLASSES)
+    assert a["events"] == b["events"] and np.array_equal(a["targets"], b["targets"])  # same plan at every SNR
+    assert sorted(set(a["folds"].tolist())) == [1, 2, 3, 4]
+    assert all(len(e) == 3 for e in a["events"]) and np.all(a["targets"].sum(1) >= 1)
+    assert np.all(np.abs(a["waveforms"]) <= 1.0)
+
+
 def test_build_remix_errors(sources, tmp_path):
     _, events, backgrounds = sources
     with pytest.raises(ValueError, match="overlap"):
         build_remix(events, backgrounds, tmp_path / "a", onsets=(0.5, 1.0, 5.5), sample_rate=SR)
     with pytest.raises(ValueError, match="need as many classes"):
-        build_remix(events[:2], backgrounds, tmp_path / "b", sample_rate=SR)
+        build_remix(events[:2], backgrounds, tmp_path / "b", sample_rate=SR, draw="distinct_classes")
+    with pytest.raises(ValueError, match="event_level"):
+        build_remix(events, backgrounds, tmp_path / "d", sample_rate=SR, event_level="peak")
     (tmp_path / "c").mkdir()
     (tmp_path / "c" / "x").write_text("x")
     with pytest.raises(FileExistsError, match="not empty"):

@@ -34,6 +34,10 @@ __all__ = [
 ]
 
 
+#: Step-2 (time) mixings of :class:`TwoStepAttentionPooling`.
+TIME_MIXINGS = ("context", "context_both", "dilated", "conv", "dense")
+
+
 def _check_class_maps(layer, input_shape):
     if len(input_shape) != 4:
         raise ValueError(
@@ -109,10 +113,12 @@ class TwoStepAttentionPooling(_ClassMapPooling):
 
     Step 2 (over time, per class; Eq. 12-15)::
 
-        a2 = dwconv_a(v1),  c2 = dwconv_c(v1)                    # (batch, time, classes)
+        u  = BatchNorm(v1)  if time_input_norm else v1           # per class, over batch and time
+        a2, c2 = time_mixing(u)                                  # (batch, time, classes) each
         w2 = softmax_time(a2)                                    # "time_attention"
         f  = sigmoid(c2)                                         # (batch, time, classes) "frame"
         p  = clip(sum_time f * w2, 0, 1)                         # (batch, classes) "clip"
+        clip_logit = log p - log(1 - p)   (from a2, c2 with logsumexp: exact where p rounds to 0/1)
 
     Frame-level output. ``"frame"`` is the step-2 classification branch ``f``: the per-frame class
     probabilities whose attention-weighted average is the clip probability (the instance-level
@@ -132,16 +138,15 @@ class TwoStepAttentionPooling(_ClassMapPooling):
     ``formulation="equations"`` follows Eq. 8-15 literally (values clipped to [0, 1] for the
     ``frame`` and ``clip`` outputs, as the authors clip their final output).
 
-    Any number of frames. The authors' step 2 is a dense layer mixing exactly 311 frames
-    (``nn.Linear(311, 311)``), so their model only runs on 10 s clips. Here each step-2 branch
-    is a depthwise 1-D convolution along time, one filter of ``time_kernel_size`` taps per
-    class, "same" padding. It is the authors' 311x311 matrix restricted to a banded Toeplitz
-    (translation-equivariant) form, which is what makes it independent of the clip length:
-    the attention logit of a frame depends on the step-1 output around that frame, not on its
-    absolute position, so a model trained on 10 s clips applies unchanged to 3 s or 60 s.
-    Per-class filters (rather than mixing classes) keep step 2 interpretable per class as in
-    Fig. 3 (subplots 6-7). The mel axis is fixed by the front end, so step 1 keeps the authors'
-    dense ``mel -> mel`` maps.
+    ``time_mixing`` (issue 19). ``"dense"``: the authors' layer, two ``nn.Linear(T, T)`` over time
+    shared by the classes (194 064 parameters for T = 311), needs ``num_frames``.
+    ``"context"`` (default, any number of frames): the attention logit of each class is a
+    ``time_kernel_size``-tap filter over four channels -- ``u``, its z-score over the clip, the
+    clip mean and the clip max -- so it sees the whole clip; the classification branch is a local
+    filter of ``u`` (the frame output stays local). ``"context_both"``: both branches see the four
+    channels. ``"dilated"``: a residual stack of per-class dilated filters (``dilations``).
+    ``"conv"``: one ``time_kernel_size``-tap filter per branch and class (before issue 19).
+    ``time_input_norm=False`` and ``"dense"`` together reproduce the authors' step 2 exactly.
 
     Args:
         return_attention: also return ``"frequency_attention"`` ``(batch, time, mel, classes)``
@@ -150,9 +155,20 @@ class TwoStepAttentionPooling(_ClassMapPooling):
             sum to 1 over time) -- Fig. 3, subplots 3-6.
         time_kernel_size: odd number of taps of the step-2 filters (default 3).
         formulation: ``"code"`` (default) or ``"equations"``, see above.
+        time_mixing: ``"context"`` (default), ``"context_both"``, ``"dilated"``, ``"conv"`` or ``"dense"``.
+        num_frames: number of frames, required by ``"dense"``.
+        dilations: dilation rates of ``"dilated"``.
+        time_input_norm: per-class BatchNorm of the step-1 output before step 2 (default True;
+            the authors: False).
+
+    Example::
+
+        pool = TwoStepAttentionPooling(time_mixing="dense", num_frames=311, time_input_norm=False)
+        out = pool(class_maps)          # class_maps: (batch, 311, 64, classes)
     """
 
-    def __init__(self, return_attention=False, time_kernel_size=3, formulation="code", **kwargs):
+    def __init__(self, return_attention=False, time_kernel_size=3, formulation="code", time_mixing="context",
+                 num_frames=None, dilations=(1, 2, 4, 8, 16, 32), time_input_norm=True, **kwargs):
         super().__init__(return_attention=return_attention, **kwargs)
         if not isinstance(time_kernel_size, int) or time_kernel_size < 1 or time_kernel_size % 2 == 0:
             raise ValueError(f"TwoStepAttentionPooling: time_kernel_size must be a positive odd integer, "
@@ -160,26 +176,123 @@ class TwoStepAttentionPooling(_ClassMapPooling):
         if formulation not in ("code", "equations"):
             raise ValueError(f"TwoStepAttentionPooling: formulation must be 'code' or 'equations', "
                              f"got {formulation!r}")
+        if time_mixing not in TIME_MIXINGS:
+            raise ValueError(f"TwoStepAttentionPooling: time_mixing must be one of {TIME_MIXINGS}, got {time_mixing!r}")
+        if time_mixing == "dense" and (isinstance(num_frames, bool) or not isinstance(num_frames, int)
+                                       or num_frames < 1):
+            raise ValueError("TwoStepAttentionPooling: time_mixing='dense' (the authors' nn.Linear over time) "
+                             f"needs a fixed num_frames (a positive integer), got {num_frames!r}")
+        dilations = tuple(int(d) for d in dilations)
+        if not dilations or any(d < 1 for d in dilations):
+            raise ValueError(f"TwoStepAttentionPooling: dilations must be positive integers, got {dilations!r}")
+        if not isinstance(time_input_norm, bool):
+            raise ValueError(f"TwoStepAttentionPooling: time_input_norm must be a bool, got {time_input_norm!r}")
         self.time_kernel_size = time_kernel_size
         self.formulation = formulation
+        self.time_input_norm = time_input_norm
+        self.time_mixing = time_mixing
+        self.num_frames = None if num_frames is None else int(num_frames)
+        self.dilations = dilations
+
+    def build(self, input_shape):
+        if self.time_mixing == "dense" and input_shape[1] is not None and int(input_shape[1]) != self.num_frames:
+            raise ValueError(f"TwoStepAttentionPooling: time_mixing='dense' was set up for {self.num_frames} "
+                             f"frames, the input has {input_shape[1]}")
+        super().build(input_shape)
 
     def _build_weights(self):
         f, k, t = self.num_mel_bins, self.num_classes, self.time_kernel_size
         # Both step-1 maps in one (mel, 2 * mel) matrix: one matmul instead of two.
         self.mel_kernel = self.add_weight(name="mel_kernel", shape=(f, 2 * f), initializer="glorot_uniform")
         self.mel_bias = self.add_weight(name="mel_bias", shape=(2 * f,), initializer="zeros")
-        self.time_attention_kernel = self.add_weight(
-            name="time_attention_kernel", shape=(t, k, 1), initializer="glorot_uniform")
-        self.time_attention_bias = self.add_weight(name="time_attention_bias", shape=(k,), initializer="zeros")
-        self.time_classification_kernel = self.add_weight(
-            name="time_classification_kernel", shape=(t, k, 1), initializer="glorot_uniform")
-        self.time_classification_bias = self.add_weight(
-            name="time_classification_bias", shape=(k,), initializer="zeros")
+        if self.time_input_norm:
+            # Per-class standardisation of the step-1 output over (batch, time) before step 2.
+            self.time_input_bn = keras.layers.BatchNormalization(
+                axis=-1, momentum=0.9, epsilon=1e-6, dtype="float32", name="time_input_bn")
+            self.time_input_bn.build((None, None, k))
+        if self.time_mixing == "conv":
+            self.time_attention_kernel = self.add_weight(
+                name="time_attention_kernel", shape=(t, k, 1), initializer="glorot_uniform")
+            self.time_attention_bias = self.add_weight(name="time_attention_bias", shape=(k,), initializer="zeros")
+            self.time_classification_kernel = self.add_weight(
+                name="time_classification_kernel", shape=(t, k, 1), initializer="glorot_uniform")
+            self.time_classification_bias = self.add_weight(
+                name="time_classification_bias", shape=(k,), initializer="zeros")
+        elif self.time_mixing == "dense":
+            # nn.Linear(T, T) x 2, shared by all classes; PyTorch's default init U(+-1/sqrt(T)).
+            n = self.num_frames
+            init = keras.initializers.RandomUniform(-1.0 / n ** 0.5, 1.0 / n ** 0.5)
+            self.time_attention_kernel = self.add_weight(name="time_attention_kernel", shape=(n, n), initializer=init)
+            self.time_attention_bias = self.add_weight(name="time_attention_bias", shape=(n,), initializer=init)
+            self.time_classification_kernel = self.add_weight(
+                name="time_classification_kernel", shape=(n, n), initializer=init)
+            self.time_classification_bias = self.add_weight(
+                name="time_classification_bias", shape=(n,), initializer=init)
+        elif self.time_mixing in ("context", "context_both"):
+            # Per class: taps over 4 feature channels (v1, clip z-score of v1, clip mean, clip
+            # max), channel c of class j at column 4 j + c of a depthwise kernel. "context": only
+            # the attention branch sees them, the classification branch (the frame output) stays
+            # local; "context_both": both branches.
+            cla_channels = 4 if self.time_mixing == "context_both" else 1
+            self.time_attention_kernel = self.add_weight(
+                name="time_attention_kernel", shape=(t, 4 * k, 1), initializer="glorot_uniform")
+            self.time_attention_bias = self.add_weight(name="time_attention_bias", shape=(k,), initializer="zeros")
+            self.time_classification_kernel = self.add_weight(
+                name="time_classification_kernel", shape=(t, cla_channels * k, 1), initializer="glorot_uniform")
+            self.time_classification_bias = self.add_weight(
+                name="time_classification_bias", shape=(k,), initializer="zeros")
+        else:  # dilated: a residual stack of per-class dilated filters, 2 channels (att, cla) per class
+            self.time_input_kernel = self.add_weight(name="time_input_kernel", shape=(t, k, 2),
+                                                     initializer="glorot_uniform")
+            self.time_input_bias = self.add_weight(name="time_input_bias", shape=(2 * k,), initializer="zeros")
+            self.time_stack_kernels = [
+                self.add_weight(name=f"time_dilated{d}_kernel", shape=(t, 2 * k, 1),
+                                initializer=keras.initializers.RandomNormal(stddev=0.1))
+                for d in self.dilations]
 
     def _attention_shapes(self, input_shape):
         batch, time, mel, classes = input_shape
         return {"frequency_attention": (batch, time, mel, classes), "frequency_pooled": (batch, time, classes),
                 "time_attention": (batch, time, classes)}
+
+    def _time_logits(self, v1):
+        """Step-2 attention and classification logits ``(b, t, k)`` each from ``v1`` ``(b, t, k)``."""
+        k = self.num_classes
+        if self.time_mixing == "conv":
+            att = ops.depthwise_conv(v1, self.time_attention_kernel, padding="same") + self.time_attention_bias
+            cla = ops.depthwise_conv(v1, self.time_classification_kernel, padding="same") + \
+                self.time_classification_bias
+            return att, cla
+        if self.time_mixing == "dense":
+            vt = ops.transpose(v1, (0, 2, 1))                            # (b, k, t): Linear on the time axis
+            att = ops.matmul(vt, self.time_attention_kernel) + self.time_attention_bias
+            cla = ops.matmul(vt, self.time_classification_kernel) + self.time_classification_bias
+            return ops.transpose(att, (0, 2, 1)), ops.transpose(cla, (0, 2, 1))
+        if self.time_mixing in ("context", "context_both"):
+            mean = ops.mean(v1, axis=1, keepdims=True)
+            std = ops.sqrt(ops.var(v1, axis=1, keepdims=True) + 1e-6)
+            ones = ops.ones_like(v1)
+            feats = ops.stack([v1, (v1 - mean) / std, mean * ones, ops.max(v1, axis=1, keepdims=True) * ones],
+                              axis=-1)                                 # (b, t, k, 4)
+            shape = ops.shape(feats)
+            flat = ops.reshape(feats, (shape[0], shape[1], 4 * k))
+            y = ops.depthwise_conv(flat, self.time_attention_kernel, padding="same")
+            att = ops.sum(ops.reshape(y, (shape[0], shape[1], k, 4)), axis=-1) + self.time_attention_bias
+            if self.time_mixing == "context":
+                cla = ops.depthwise_conv(v1, self.time_classification_kernel, padding="same")
+            else:
+                y = ops.depthwise_conv(flat, self.time_classification_kernel, padding="same")
+                cla = ops.sum(ops.reshape(y, (shape[0], shape[1], k, 4)), axis=-1)
+            return att, cla + self.time_classification_bias
+        h = ops.depthwise_conv(v1, self.time_input_kernel, padding="same") + self.time_input_bias  # (b, t, 2k)
+        for d, kernel in zip(self.dilations, self.time_stack_kernels):
+            h = h + ops.depthwise_conv(h, kernel, padding="same", dilation_rate=d)
+        h = ops.reshape(h, (ops.shape(h)[0], ops.shape(h)[1], k, 2))
+        return h[..., 0], h[..., 1]
+
+    def call(self, inputs, training=None):
+        self._training = training
+        return super().call(inputs)
 
     def _pool(self, z):
         f = self.num_mel_bins
@@ -193,10 +306,9 @@ class TwoStepAttentionPooling(_ClassMapPooling):
         else:
             w1 = ops.softmax(ops.sigmoid(att1), axis=-1)
             v1 = ops.sum(cla1 * w1, axis=-1)
-        # Step 2: per-class filters along time.
-        att2 = ops.depthwise_conv(v1, self.time_attention_kernel, padding="same") + self.time_attention_bias
-        cla2 = ops.depthwise_conv(v1, self.time_classification_kernel, padding="same") + \
-            self.time_classification_bias
+        # Step 2: over time (see time_mixing).
+        u = self.time_input_bn(v1, training=getattr(self, "_training", None)) if self.time_input_norm else v1
+        att2, cla2 = self._time_logits(u)
         if self.formulation == "code":
             w2 = ops.softmax(att2, axis=1)
             p2 = ops.sigmoid(cla2)
@@ -205,16 +317,32 @@ class TwoStepAttentionPooling(_ClassMapPooling):
             p2 = cla2
         clip = ops.sum(p2 * w2, axis=1)
         # The authors clip the final output: it guards BCE against rounding just above 1.
-        outputs = {"clip": ops.clip(clip, 0.0, 1.0), "frame": ops.clip(p2, 0.0, 1.0)}
+        outputs = {"clip": ops.clip(clip, 0.0, 1.0)}
+        if self.formulation == "code":
+            # log p and log(1 - p) from the logits, exact where p rounds to 0 or 1 in float32:
+            # TwoStepAttentionSED(loss_on="logit") trains on them instead of the clipped probability.
+            log_w = ops.log_softmax(att2, axis=1)
+            log_p = ops.logsumexp(log_w - ops.softplus(-cla2), axis=1)
+            log_q = ops.logsumexp(log_w - ops.softplus(cla2), axis=1)
+            outputs["clip_logit"] = log_p - log_q
+        outputs["frame"] = ops.clip(p2, 0.0, 1.0)
         if self.return_attention:
             outputs["frequency_attention"] = ops.transpose(w1, (0, 1, 3, 2))
             outputs["frequency_pooled"] = ops.clip(v1, 0.0, 1.0) if self.formulation == "equations" else v1
             outputs["time_attention"] = w2
-        return outputs
+        return dict(sorted(outputs.items()))
+
+    def compute_output_shape(self, input_shape):
+        shapes = super().compute_output_shape(input_shape)
+        if self.formulation == "code":
+            shapes["clip_logit"] = (input_shape[0], input_shape[3])
+        return dict(sorted(shapes.items()))  # Keras flattens dicts in sorted key order
 
     def get_config(self):
         config = super().get_config()
-        config.update(time_kernel_size=self.time_kernel_size, formulation=self.formulation)
+        config.update(time_kernel_size=self.time_kernel_size, formulation=self.formulation,
+                      time_mixing=self.time_mixing, num_frames=self.num_frames, dilations=list(self.dilations),
+                      time_input_norm=self.time_input_norm)
         return config
 
 
@@ -265,12 +393,13 @@ class GlobalWeightedRankPooling(_ClassMapPooling):
     ``(batch, time, mel, classes)`` -> ``{"clip": (batch, classes), "frame": (batch, time, classes)}``.
 
     Args:
-        r: decay in [0, 1]. The default 0.9999 suits a 311 x 64 plane (the weights fall to
-            ~0.14 at the last of ~20 000 positions, so the top few thousand dominate); tune it to
+        r: decay in [0, 1]. The default 0.9998 is the value in the 2APAE authors' code
+            (``models_extension.py``, after Kong et al.); on a 311 x 64 plane the weights fall to
+            ~0.02 at the last of ~20 000 positions, so the top few thousand dominate. Tune it to
             how much of a clip the events cover.
     """
 
-    def __init__(self, r=0.9999, return_attention=False, **kwargs):
+    def __init__(self, r=0.9998, return_attention=False, **kwargs):
         super().__init__(return_attention=return_attention, **kwargs)
         if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0.0 <= r <= 1.0:
             raise ValueError(f"GlobalWeightedRankPooling: r must be a number in [0, 1], got {r!r}")

@@ -19,6 +19,7 @@ __all__ = ["PAPER_PRESETS", "FeatureStandardization", "TwoStepAttentionSED"]
 _NORMALIZATIONS = ("dataset", "per_clip", None)
 _DECODER_ACTIVATIONS = ("linear", "relu")
 _INPUTS = ("log_mel", "waveform")
+_LOSS_ON = ("auto", "probability", "logit")
 # PyTorch BatchNorm2d defaults (momentum 0.1 = Keras 0.9, eps 1e-5), as in the authors' code.
 _BN = dict(momentum=0.9, epsilon=1e-5)
 
@@ -157,13 +158,21 @@ class TwoStepAttentionSED(keras.Model):
         front_end_config: overrides of the ``"deshmukh2020"`` log-mel preset (waveform input).
         normalization: ``"dataset"``, ``"per_clip"`` or ``None`` (see above).
         return_attention: add the attention maps to the outputs.
+        loss_on: BCE on ``"probability"`` (the clipped clip output; the authors'), on ``"logit"``
+            (the pooling's exact log-odds ``clip_logit``, two-step only; also returned as an
+            output), or ``"auto"`` (default: ``"logit"`` where the pooling provides it).
         name: model name.
+
+    The authors' step 2 (a dense map over a fixed number of frames) is
+    ``pooling_config={"time_mixing": "dense", "time_input_norm": False}`` with ``num_frames``
+    (the paper presets); the default step 2 runs on any number of frames (see
+    :class:`TwoStepAttentionPooling`).
     """
 
     def __init__(self, num_classes, encoder_filters=(32, 64, 128, 256), pooling="two_step",
                  pooling_config=None, decoder=True, alpha=0.001, decoder_activation="linear",
                  input="log_mel", num_mel_bins=64, num_frames=None, num_samples=None, sample_rate=32000,
-                 front_end_config=None, normalization="dataset", return_attention=True,
+                 front_end_config=None, normalization="dataset", return_attention=True, loss_on="auto",
                  name="two_step_attention_sed", **kwargs):
         if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
             raise ValueError(f"TwoStepAttentionSED: num_classes must be a positive integer, got {num_classes!r}")
@@ -184,6 +193,8 @@ class TwoStepAttentionSED(keras.Model):
         if normalization not in _NORMALIZATIONS:
             raise ValueError(f"TwoStepAttentionSED: normalization must be one of {_NORMALIZATIONS}, "
                              f"got {normalization!r}")
+        if loss_on not in _LOSS_ON:
+            raise ValueError(f"TwoStepAttentionSED: loss_on must be one of {_LOSS_ON}, got {loss_on!r}")
         pooling_config = dict(pooling_config or {})
         front_end_config = dict(front_end_config or {})
         num_classes = int(num_classes)
@@ -214,8 +225,11 @@ class TwoStepAttentionSED(keras.Model):
         class_maps = layers.Conv2D(num_classes, 1, name="class_conv")(encoded)
 
         # --- classification network (Table II) ---------------------------------------------
+        pool_args = dict(pooling_config)
+        if pooling == "two_step" and pool_args.get("time_mixing") == "dense" and pool_args.get("num_frames") is None:
+            pool_args["num_frames"] = num_frames  # the authors' dense time map needs the clip length
         pool_layer = get_pooling(pooling, return_attention=return_attention, name=f"{pooling}_pooling",
-                                 **pooling_config)
+                                 **pool_args)
         pooled = pool_layer(class_maps)
         # float32 outputs under a mixed_float16 policy (the pooling layer computes in float32).
         outputs = {"clip": layers.Identity(name="clip", dtype="float32")(pooled["clip"]),
@@ -231,6 +245,13 @@ class TwoStepAttentionSED(keras.Model):
             else:
                 y = layers.Conv2D(1, 3, padding="same", name="decoder_output_conv")(y)
             outputs["reconstruction"] = layers.Reshape((-1, num_mel_bins), name="reconstruction")(y)
+        if loss_on == "auto":
+            loss_on = "logit" if "clip_logit" in pooled else "probability"
+        if loss_on == "logit":
+            if "clip_logit" not in pooled:
+                raise ValueError("TwoStepAttentionSED: loss_on='logit' needs pooling='two_step' with "
+                                 "formulation='code'")
+            outputs["clip_logit"] = layers.Identity(name="clip_logit", dtype="float32")(pooled["clip_logit"])
         for key in ("frequency_attention", "frequency_pooled", "time_attention", "attention"):
             if key in pooled:
                 outputs[key] = layers.Identity(name=key, dtype="float32")(pooled[key])
@@ -252,6 +273,7 @@ class TwoStepAttentionSED(keras.Model):
         self.front_end_config = front_end_config
         self.normalization = normalization
         self.return_attention = bool(return_attention)
+        self.loss_on = loss_on  # resolved ("auto" -> what was used)
         self.front_end = front_end
         self.normalizer = normalizer
         self.pooling_layer = pool_layer
@@ -301,7 +323,10 @@ class TwoStepAttentionSED(keras.Model):
         if self._compile_loss is not None:
             total = super().compute_loss(x, y_clip, clip, sample_weight, training)
         else:
-            bce = ops.binary_crossentropy(ops.cast(y_clip, clip.dtype), clip)
+            if self.loss_on == "logit":
+                bce = ops.binary_crossentropy(ops.cast(y_clip, "float32"), y_pred["clip_logit"], from_logits=True)
+            else:
+                bce = ops.binary_crossentropy(ops.cast(y_clip, clip.dtype), clip)
             per_example = ops.mean(bce, axis=-1)
             if sample_weight is not None:
                 sw = ops.cast(sample_weight, per_example.dtype)
@@ -328,7 +353,7 @@ class TwoStepAttentionSED(keras.Model):
             "num_mel_bins": self.num_mel_bins, "num_frames": self.num_frames, "num_samples": self.num_samples,
             "sample_rate": self.sample_rate, "front_end_config": dict(self.front_end_config),
             "normalization": self.normalization, "return_attention": self.return_attention,
-            "name": self.name, "trainable": self.trainable,
+            "loss_on": self.loss_on, "name": self.name, "trainable": self.trainable,
         }
 
     @classmethod
@@ -347,16 +372,32 @@ def _preset(model, paper):
             "paper": paper}
 
 
+# The paper's step 2 (authors' code): a dense map over exactly 311 frames (10 s at 32 kHz, hop
+# 1024), no normalisation of its input, BCE on the clipped clip probability.
+_AUTHORS_STEP2 = {"num_frames": 311, "pooling_config": {"time_mixing": "dense", "time_input_norm": False},
+                  "loss_on": "probability"}
+
 # The paper does not state the number of epochs: "epochs": None (train with a validation fold).
 PAPER_PRESETS = {
-    "deshmukh2020-2apae": _preset({}, "Sec. IV-D, Tables I-III; Table IV row 2APAE (alpha = 0.001)"),
-    "deshmukh2020-two-step-alpha0": _preset({"alpha": 0.0}, "Table V, alpha = 0.0"),
-    "deshmukh2020-two-step-alpha0.01": _preset({"alpha": 0.01}, "Table V, alpha = 0.01"),
-    "deshmukh2020-2apae-relu-decoder": _preset({"decoder_activation": "relu"},
+    "deshmukh2020-2apae": _preset(dict(_AUTHORS_STEP2),
+                                  "Sec. IV-D, Tables I-III; Table IV row 2APAE (alpha = 0.001); step 2 as the "
+                                  "authors' code (nn.Linear over 311 frames)"),
+    "deshmukh2020-two-step-alpha0": _preset(dict(_AUTHORS_STEP2, alpha=0.0), "Table V, alpha = 0.0"),
+    "deshmukh2020-two-step-alpha0.01": _preset(dict(_AUTHORS_STEP2, alpha=0.01), "Table V, alpha = 0.01"),
+    "deshmukh2020-2apae-relu-decoder": _preset(dict(_AUTHORS_STEP2, decoder_activation="relu"),
                                                "authors' code: decoder ends in ReLU"),
-    "deshmukh2020-gap": _preset({"pooling": "average", "decoder": False, "alpha": 0.0}, "Table IV, GAP"),
-    "deshmukh2020-gmp": _preset({"pooling": "max", "decoder": False, "alpha": 0.0}, "Table IV, GMP"),
-    "deshmukh2020-gwrp": _preset({"pooling": "gwrp", "decoder": False, "alpha": 0.0}, "Table IV, GWRP [13]"),
+    # The package's default step 2 (any number of frames; issue 19): not the paper's layer.
+    "deshmukh2020-2apae-any-length": _preset(
+        {"pooling_config": {"time_mixing": "context", "time_input_norm": True}, "loss_on": "logit"},
+        "2APAE with the package's step 2 (whole-clip context at any length, normalised step-2 input, "
+        "BCE from the log-odds); not in the paper"),
+    "deshmukh2020-gap": _preset({"pooling": "average", "decoder": False, "alpha": 0.0},
+                                "Table IV, GAP (on the 2APAE encoder)"),
+    "deshmukh2020-gmp": _preset({"pooling": "max", "decoder": False, "alpha": 0.0},
+                                "Table IV, GMP (on the 2APAE encoder)"),
+    "deshmukh2020-gwrp": _preset({"pooling": "gwrp", "pooling_config": {"r": 0.9998}, "decoder": False,
+                                  "alpha": 0.0},
+                                 "Table IV, GWRP [13] (r = 0.9998 as in the authors' code; on the 2APAE encoder)"),
     "deshmukh2020-attention": _preset({"pooling": "attention", "decoder": False, "alpha": 0.0},
                                       "Table IV, attention pooling (Atrous AP [14], on the 2APAE encoder)"),
 }
