@@ -171,7 +171,15 @@ def main(argv=None):
                         help="export every student to full int8 and score the .tflite")
     parser.add_argument("--calibration-clips", type=int, default=8)
     parser.add_argument("--grad-norms", default=True, action=argparse.BooleanOptionalAction)
+    parser.add_argument("--retable", action="store_true",
+                        help="only rewrite <out>/<name>.txt from the existing JSON (no training)")
     args = parser.parse_args(argv)
+    if args.retable:
+        with open(os.path.join(args.out, f"{args.name}.json")) as f:
+            results = json.load(f)
+        _atomic_write(os.path.join(args.out, f"{args.name}.txt"), format_table(results) + "\n")
+        print(format_table(results))
+        return results
     if args.small:
         for key, value in SMALL.items():
             setattr(args, key, value)
@@ -354,7 +362,24 @@ def format_table(results):
         lines.append(f"| {e['units']} | {e['setup']} | {e['n']} | {f(e['micro_mean'], e['micro_sd'])} | "
                      f"{f(e['macro_mean'], e['macro_sd'])} | {f(e['int8_micro_mean'], e['int8_micro_sd'])} | "
                      f"{f(e['int8_macro_mean'], e['int8_macro_sd'])} | {e['best_epoch_mean']:.1f} | "
-                     f"{d.get('pool1', float('nan')):.1f} / {d.get('pool2', float('nan')):.1f} |")
+                     f"{d.get('pool1', float('nan')):.3f} / {d.get('pool2', float('nan')):.3f} |")
+    lines += ["", "Loss terms (unweighted; first epoch -> best epoch) and gradient norms of the weighted terms "
+              "at initialisation (first seed):", "",
+              "| LSTM | setup | seed | BCE | KD | SP | IUSP | grad-norm BCE / KD / SP / IUSP |", "|---|---|---|---|---|---|---|---|"]
+    for r in results["runs"]:
+        terms = r["loss_terms"]
+        cell = lambda k: f"{terms[k]['first']:.3f} -> {terms[k]['best']:.3f}" if terms.get(k, {}).get("first") else "-"  # noqa: E731
+        grads = r.get("grad_norms_init")
+        g = " / ".join(f"{grads[k]:.3f}" if k in grads else "-" for k in ("bce", "kd", "sp", "iusp")) if grads else ""
+        lines.append(f"| {r['units']} | {r['setup']} | {r['seed']} | {cell('bce')} | {cell('kd')} | {cell('sp')} | "
+                     f"{cell('iusp')} | {g} |")
+    lines += ["", "G~ = sig(10 (G - 0.5)) statistics on test clips, per normalisation:", "",
+              "| map | normalisation | diag(G) mean | offdiag(G) median | G~ median | G~ p1 | G~ p99 | share of G~ > 0.5 |",
+              "|---|---|---|---|---|---|---|---|"]
+    for name, by_norm in results.get("similarity", {}).items():
+        for norm, st in by_norm.items():
+            lines.append(f"| {name} | {norm} | {st['g_diag_mean']:.3f} | {st['g_offdiag_median']:.3f} | "
+                         f"{st['gt_median']:.3f} | {st['gt_p01']:.3f} | {st['gt_p99']:.3f} | {st['gt_frac_above_half']:.3f} |")
     lines.append("")
     state = "complete" if results.get("complete") else "PARTIAL (run still going or interrupted)"
     lines.append(f"{state}; elapsed {results.get('elapsed_s', 0):.0f} s; {results.get('uptime_end', '')}")
