@@ -76,8 +76,12 @@ class Distiller(keras.Model):
       loss_weights: ``(alpha_BCE, alpha_KD, alpha_SP, alpha_IUSP)``; paper: (1, 10, 10, 1).
         A weight of 0 switches the term off.
       temperature: KD temperature (:class:`~keras_audioattn.losses.KnowledgeDistillationLoss`).
-      gamma, delta, iusp_normalization: IUSP parameters (Eq. 6; 10, 0.5).
+      gamma, delta, iusp_normalization: IUSP parameters (Eq. 6; 10, 0.5; ``"frame"``: per-frame
+        cosine similarity, see :class:`~keras_audioattn.losses.IntraUtteranceSimilarityLoss`).
       sp_hints, iusp_hints: per-term hint pairs (default: ``hints``).
+      iusp_frame_reduction: ``"mean"`` (default: IUSP averaged over frame pairs, so that the
+        paper's alpha_IUSP = 1 gives a term of the BCE's magnitude, Sec. 4.3) or ``"sum"`` (Eq. 5
+        as written); see :class:`~keras_audioattn.losses.IntraUtteranceSimilarityLoss`.
 
     ``call(x)``: waveform ``(batch, samples)`` -> the student's scores ``(batch, classes)`` (so
     ``predict``, ``evaluate`` and compiled metrics see the student). ``compute_loss`` runs the
@@ -88,8 +92,8 @@ class Distiller(keras.Model):
     """
 
     def __init__(self, teacher, student, hints=(), loss_weights=PAPER_LOSS_WEIGHTS, temperature=1.0,
-                 gamma=10.0, delta=0.5, iusp_normalization="channel_map", sp_hints=None, iusp_hints=None,
-                 name="distiller", **kwargs):
+                 gamma=10.0, delta=0.5, iusp_normalization="frame", sp_hints=None, iusp_hints=None,
+                 iusp_frame_reduction="mean", name="distiller", **kwargs):
         super().__init__(name=name, **kwargs)
         if not isinstance(teacher, keras.Model) or not isinstance(student, keras.Model):
             raise ValueError("teacher and student must be keras.Model instances")
@@ -118,7 +122,8 @@ class Distiller(keras.Model):
         self.bce = keras.losses.BinaryCrossentropy()
         self.kd = KnowledgeDistillationLoss(temperature=temperature)
         self.sp = SimilarityPreservingLoss()
-        self.iusp = IntraUtteranceSimilarityLoss(gamma=gamma, delta=delta, normalization=iusp_normalization)
+        self.iusp = IntraUtteranceSimilarityLoss(gamma=gamma, delta=delta, normalization=iusp_normalization,
+                                                 frame_reduction=iusp_frame_reduction)
 
         active = []
         if loss_weights[2]:
@@ -199,6 +204,7 @@ class Distiller(keras.Model):
             "gamma": self.iusp.gamma,
             "delta": self.iusp.delta,
             "iusp_normalization": self.iusp.normalization,
+            "iusp_frame_reduction": self.iusp.frame_reduction,
             "sp_hints": [list(p) for p in self.sp_hints],
             "iusp_hints": [list(p) for p in self.iusp_hints],
             "name": self.name,

@@ -39,6 +39,7 @@ def batch_similarity(features):
 
 
 NORMALIZATIONS = ("channel_map", "channel_vector", "frame")
+FRAME_REDUCTIONS = ("mean", "sum")
 
 
 def _as_time_freq_channels(x, name):
@@ -52,7 +53,7 @@ def _as_time_freq_channels(x, name):
     return x
 
 
-def intra_utterance_similarity(features, normalization="channel_map"):
+def intra_utterance_similarity(features, normalization="frame"):
     """Frame-by-frame similarity ``G_(b')`` of Eq. 3 for every utterance of a batch.
 
     Args:
@@ -177,43 +178,78 @@ class SimilarityPreservingLoss(keras.losses.Loss):
 class IntraUtteranceSimilarityLoss(keras.losses.Loss):
     """Intra-utterance similarity-preserving KD, IUSP (Chang et al. 2020, Eq. 3-6), one layer pair.
 
-    Per utterance ``b'``: L2-normalise the hint map channel-wise, reshape it to
-    ``Q in R^{(c h) x w}``, form the frame-by-frame similarity ``G = Q^T Q`` (``w x w``, Eq. 3),
-    sharpen it with ``G~ = sigmoid(gamma * (G - delta))`` (Eq. 6), and compare teacher and
-    student: ``||G~_teacher - G~_student||_F^2``; the loss is the mean over the batch (Eq. 5).
-    When the teacher map's ``(time, freq)`` size differs from the student's, the teacher map is
-    bilinearly resized to the student's size first (Sec. 2.2). Channel counts may differ.
+    Per utterance ``b'``: normalise the hint map, reshape it to ``Q in R^{(c h) x w}``, form the
+    frame-by-frame similarity ``G = Q^T Q`` (``w x w``, Eq. 3), sharpen it with
+    ``G~ = sigmoid(gamma * (G - delta))`` (Eq. 6), and compare teacher and student:
+    ``||G~_teacher - G~_student||_F^2``; the loss is the mean over the batch (Eq. 5). When the
+    teacher map's ``(time, freq)`` size differs from the student's, the teacher map is bilinearly
+    resized to the student's size first (Sec. 2.2). Channel counts may differ.
 
     Args:
       gamma, delta: the sigmoid's scale and shift (paper: 10 and 0.5, tuned on validation data).
-      normalization: Eq. 3 is ambiguous about which norm "along the channel dimension" means.
-        ``"channel_map"`` (default) follows the equation as written,
-        ``A~[b', i, :, :] = A[b', i, :, :] / ||A[b', i, :, :]||_2`` -- each channel's whole
-        ``h x w`` map has unit norm, so no channel outweighs another. ``"channel_vector"``
-        normalises the channel vector at each ``(h, w)`` position (PyTorch's
-        ``F.normalize(A, dim=1)``), and ``"frame"`` normalises each frame's ``c h`` vector, making
-        ``G`` the cosine similarity of frames (values in [-1, 1], where ``delta = 0.5`` reads
-        directly as a similarity threshold). Because ``trace(G) = c`` under ``"channel_map"``,
-        its entries shrink like ``c / w`` on long clips; ``"channel_vector"`` gives entries up to
-        ``h`` (with ``h = 8``, the paper student's conv map, the sigmoid saturated at 1). Measured values are in
-        ``docs/chang2020.md``; check the logged term when the clip length changes.
+      normalization: which norm makes ``G``. Eq. 3 cannot be read literally and still mean what
+        Sec. 2.2 says: it normalises each channel's ``h x w`` map,
+        ``A~[b', i, :, :] = A[b', i, :, :] / ||A[b', i, :, :]||_2``, and defines
+        ``Q in R^{ch x w}``, whose product ``Q Q^T`` would be ``ch x ch``, not the frame-by-frame
+        matrix the text describes. Sec. 2.2 states that gamma = 10, delta = 0.5 "serve as a
+        threshold for determining high and low similarity", and Fig. 1 shows similarities that
+        span the range, with strong off-diagonals for a repeating siren.
+
+        * ``"frame"`` (default): per-frame cosine similarity. Each frame's ``(c h)`` vector is
+          L2-normalised, so ``G[t, t']`` is the cosine of frames ``t`` and ``t'``: ``G`` lies in
+          ``[-1, 1]`` (``[0, 1]`` after a ReLU), its diagonal is 1, and ``delta = 0.5`` is a
+          similarity threshold that does not depend on the clip length or the layer's width --
+          the one reading under which Eq. 6's constants act as Sec. 2.2 describes.
+        * ``"channel_map"``: Eq. 3 as written (each channel's map unit-norm, then frame products).
+          Then ``trace(G) = c`` and the entries are about ``c / w``: on 10 s clips the diagonal is
+          about 0.06 (student conv, ``w = 497``) to 0.24 (teacher pool2); no entry reaches 0.5 and
+          ``G~`` is 0.01-0.09 everywhere (DESIGN.md, second round), so the sigmoid never separates
+          similar from dissimilar frames. Kept for comparison and for short clips.
+        * ``"channel_vector"``: the channel vector at each ``(h, w)`` position is unit-norm
+          (PyTorch's ``F.normalize(A, dim=1)``); entries reach ``h`` (with ``h = 8``, the paper
+          student's conv map, the sigmoid saturates at 1).
+
+      frame_reduction: ``"mean"`` (default): the squared differences are averaged over the
+        ``w x w`` frame pairs, ``||G~_t - G~_s||_F^2 / w^2``; ``"sum"``: Eq. 5 as written (the
+        plain squared Frobenius norm). Sec. 4.3 chose alpha_IUSP = 1 so that the IUSP term has
+        the magnitude of the BCE term; with ``"sum"`` and cosine similarities the term grows
+        like ``w^2`` (247 009 frame pairs on 10 s clips) and is hundreds to thousands of times
+        the BCE term (measured in ``docs/chang2020.md``), so ``"mean"`` is the reading under which
+        the paper's alpha_4 = 1 means what the text says. ``"sum"`` with ``"channel_map"`` is the
+        fully literal Eq. 3-5.
 
     ``call(y_true, y_pred)``: teacher map, student map, each ``(batch, time, freq, channels)`` or
     ``(batch, time, channels)``; returns ``(batch,)`` per-utterance losses, averaged by the
-    reduction.
+    reduction. :meth:`similarity` returns the ``G~`` matrices the loss compares.
+
+    Example:
+      >>> loss = IntraUtteranceSimilarityLoss()           # gamma 10, delta 0.5, cosine frames
+      >>> g = loss.similarity(np.random.rand(2, 50, 8, 32).astype("float32"))   # (2, 50, 50)
     """
 
-    def __init__(self, gamma=10.0, delta=0.5, normalization="channel_map", reduction="sum_over_batch_size",
-                 name="intra_utterance_similarity", dtype=None):
+    def __init__(self, gamma=10.0, delta=0.5, normalization="frame", frame_reduction="mean",
+                 reduction="sum_over_batch_size", name="intra_utterance_similarity", dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         if normalization not in NORMALIZATIONS:
             raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
+        if frame_reduction not in FRAME_REDUCTIONS:
+            raise ValueError(f"frame_reduction must be one of {FRAME_REDUCTIONS}, got {frame_reduction!r}")
+        self.frame_reduction = frame_reduction
         self.gamma = float(gamma)
         self.delta = float(delta)
         self.normalization = normalization
 
-    def similarity(self, features):
-        """Sharpened similarity ``G~`` of Eq. 6: ``(batch, time, time)``."""
+    def similarity(self, feature_map):
+        """Sharpened frame-by-frame similarity ``G~`` of Eq. 6 for a hint map.
+
+        Args:
+          feature_map: ``(batch, time, freq, channels)`` (or ``(batch, time, channels)``).
+
+        Returns:
+          ``(batch, time, time)``: ``sigmoid(gamma * (G - delta))`` with ``G`` of Eq. 3 under
+          ``self.normalization``; values in (0, 1), above 0.5 where frames count as similar.
+        """
+        features = feature_map
         g = intra_utterance_similarity(features, self.normalization)
         return ops.sigmoid(self.gamma * (g - self.delta))
 
@@ -229,9 +265,12 @@ class IntraUtteranceSimilarityLoss(keras.losses.Loss):
                     "Train on fixed-length clips.")
             teacher = resize_time_freq(teacher, *s_size)
         diff = self.similarity(teacher) - self.similarity(student)
-        return ops.sum(ops.square(diff), axis=(1, 2))
+        if self.frame_reduction == "sum":
+            return ops.sum(ops.square(diff), axis=(1, 2))
+        return ops.mean(ops.square(diff), axis=(1, 2))
 
     def get_config(self):
         config = super().get_config()
-        config.update(gamma=self.gamma, delta=self.delta, normalization=self.normalization)
+        config.update(gamma=self.gamma, delta=self.delta, normalization=self.normalization,
+                      frame_reduction=self.frame_reduction)
         return config

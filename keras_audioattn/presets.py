@@ -82,7 +82,9 @@ FAMILIES = {
         "evaluate": ("dcase2019_task5_auprc_micro", "dcase2019_task5_auprc_macro"),
         "monitor": ("val_micro_auprc", "max"),  # Sec. 4.3: early stopping on validation AUPRC
         "train_overrides": {},
-        "small": {"blocks": [[4], [6], [8]], "dense_units": [8], "num_mel_bins": 16, "front_end": dict(_SMALL_STFT)},
+        # fmax 4 kHz: the Chang front end stops at 7.5 kHz (VGGish), above an 8 kHz small run's Nyquist.
+        "small": {"blocks": [[4], [6], [8]], "dense_units": [8], "num_mel_bins": 16,
+                  "front_end": {**_SMALL_STFT, "fmax": 4000.0}},
     },
     "chang2020-student": {
         "module": "keras_audioattn.models.cnn_lstm_student",
@@ -91,7 +93,8 @@ FAMILIES = {
         "evaluate": ("dcase2019_task5_auprc_micro", "dcase2019_task5_auprc_macro"),
         "monitor": ("val_micro_auprc", "max"),
         "train_overrides": {},
-        "small": {"lstm_units": 4, "conv_filters": 3, "num_mel_bins": 8, "front_end": dict(_SMALL_STFT)},
+        "small": {"lstm_units": 4, "conv_filters": 3, "num_mel_bins": 8,
+                  "front_end": {**_SMALL_STFT, "fmax": 4000.0}},
         "distilled": True,  # the recipe's "loss" names a distillation setup (needs a teacher)
     },
     "jung2020-tagger": {

@@ -15,12 +15,12 @@ NUM_CLASSES = 3
 def tiny_teacher():
     return VGGishTeacher(num_classes=NUM_CLASSES, blocks=[[4], [6], [8]], dense_units=[8], num_mel_bins=16,
                          sample_rate=SR, clip_duration=0.5, front_end={"frame_length": 200, "frame_step": 80,
-                                                                       "fft_length": 256})
+                                                                       "fft_length": 256, "fmax": 3800.0})
 
 
 def tiny_student():
     return CNNLSTMStudent(num_classes=NUM_CLASSES, lstm_units=4, conv_filters=3, num_mel_bins=8, sample_rate=SR,
-                          clip_duration=0.5, front_end={"frame_length": 200, "frame_step": 80, "fft_length": 256})
+                          clip_duration=0.5, front_end={"frame_length": 200, "frame_step": 80, "fft_length": 256, "fmax": 3800.0})
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +107,7 @@ def test_unknown_hint_name_lists_available(teacher):
     with pytest.raises(ValueError, match="outputs"):
         Distiller(teacher, CNNLSTMStudent(num_classes=5, lstm_units=2, conv_filters=2, num_mel_bins=8,
                                           sample_rate=SR, clip_duration=0.5,
-                                          front_end={"frame_length": 200, "frame_step": 80, "fft_length": 256}))
+                                          front_end={"frame_length": 200, "frame_step": 80, "fft_length": 256, "fmax": 3800.0}))
 
 
 def test_distiller_config_round_trip(teacher):
@@ -133,10 +133,10 @@ def test_distill_cli(tmp_path, capsys):
             "--sample-rate", str(SR), "--batch-size", "4",
             "--teacher-config", json.dumps({"blocks": [[4], [4]], "dense_units": [8], "num_mel_bins": 16,
                                             "front_end": {"frame_length": 200, "frame_step": 80,
-                                                          "fft_length": 256}}),
+                                                          "fft_length": 256, "fmax": 3800.0}}),
             "--student-config", json.dumps({"conv_filters": 3, "num_mel_bins": 8,
                                             "front_end": {"frame_length": 200, "frame_step": 80,
-                                                          "fft_length": 256}})]
+                                                          "fft_length": 256, "fmax": 3800.0}})]
     assert main(args) == 0
     report = json.loads((out / "metrics.json").read_text())
     assert report["setup"] == "bce+kd+iusp" and report["epochs_run"] == 1

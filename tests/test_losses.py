@@ -67,12 +67,27 @@ def np_bilinear(a, out_t, out_f):
     return a_t[:, :, f0] * (1 - wf)[None, None, :, None] + a_t[:, :, f1] * wf[None, None, :, None]
 
 
-def np_iusp(at, as_, gamma=10.0, delta=0.5, normalization="channel_map"):
+def np_iusp(at, as_, gamma=10.0, delta=0.5, normalization="frame", frame_reduction="mean"):
+    """Eq. 5-6: mean over the batch of ||G~t - G~s||_F^2 (divided by w^2 for "mean")."""
     if at.shape[1:3] != as_.shape[1:3]:
         at = np_bilinear(at, *as_.shape[1:3])
     gt = _np_sigmoid(gamma * (np_iusp_g(at, normalization) - delta))
     gs = _np_sigmoid(gamma * (np_iusp_g(as_, normalization) - delta))
-    return np.mean(np.sum((gt - gs) ** 2, axis=(1, 2)))
+    per_utterance = np.sum((gt - gs) ** 2, axis=(1, 2))
+    if frame_reduction == "mean":
+        per_utterance = per_utterance / gt.shape[1] ** 2
+    return np.mean(per_utterance)
+
+
+def siren_with_gaps(sr=16000, seconds=4.0, on=0.5, off=0.3):
+    """A wailing two-harmonic siren, on for ``on`` s then silent for ``off`` s, repeated."""
+    t = np.arange(int(sr * seconds)) / sr
+    f0 = 900.0 + 600.0 * ((t % (on + off)) / on)  # the same rising sweep in every burst
+    phase = 2 * np.pi * np.cumsum(f0) / sr
+    gate = ((t % (on + off)) < on).astype(np.float64)
+    x = (np.sin(phase) + 0.4 * np.sin(2 * phase)) * gate
+    x += 1e-3 * np.random.default_rng(0).normal(size=t.size)  # a quiet noise floor in the gaps
+    return (0.1 * x).astype("float32")
 
 
 @pytest.fixture
@@ -118,13 +133,40 @@ def test_iusp_similarity_matches_eq3(rng, normalization):
     np.testing.assert_allclose(got, np_iusp_g(a, normalization), rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize("normalization", ["channel_map", "frame"])
-def test_iusp_matches_numpy_same_size(rng, normalization):
+@pytest.mark.parametrize("frame_reduction", ["mean", "sum"])
+@pytest.mark.parametrize("normalization", ["channel_map", "channel_vector", "frame"])
+def test_iusp_matches_numpy_same_size(rng, normalization, frame_reduction):
     at = np.abs(rng.normal(size=(3, 7, 4, 5))).astype("float32")
     as_ = np.abs(rng.normal(size=(3, 7, 4, 2))).astype("float32")  # channels may differ
-    loss = IntraUtteranceSimilarityLoss(gamma=10.0, delta=0.5, normalization=normalization)
-    np.testing.assert_allclose(float(loss(at, as_)), np_iusp(at, as_, normalization=normalization), rtol=1e-4)
+    loss = IntraUtteranceSimilarityLoss(gamma=10.0, delta=0.5, normalization=normalization,
+                                        frame_reduction=frame_reduction)
+    want = np_iusp(at, as_, normalization=normalization, frame_reduction=frame_reduction)
+    # atol: "channel_vector" saturates the sigmoid here (G up to h = 4), so both sides are ~0.
+    np.testing.assert_allclose(float(loss(at, as_)), want, rtol=1e-4, atol=1e-9)
     assert float(loss(at, at)) < 1e-8
+
+
+def test_iusp_defaults_are_cosine_frames_averaged_over_pairs():
+    loss = IntraUtteranceSimilarityLoss()
+    assert (loss.gamma, loss.delta, loss.normalization, loss.frame_reduction) == (10.0, 0.5, "frame", "mean")
+
+
+def test_similarity_of_a_siren_with_gaps_spans_the_threshold():
+    """Sec. 2.2 / Fig. 1: on a repeating siren, G~ separates similar frames (> 0.5) from dissimilar
+    ones (< 0.5) under the default reading; the literal Eq. 3 ("channel_map") never exceeds 0.5."""
+    from keras_audioattn.layers import LogMelSpectrogram
+    log_mel = LogMelSpectrogram.from_preset("chang2020_teacher")(siren_with_gaps()[None])  # (1, 398, 64)
+    # A non-negative feature map (like a ReLU layer's): the log-mel above its clip minimum.
+    a = keras.ops.convert_to_numpy(log_mel)
+    a = (a - a.min())[..., None]  # (1, frames, 64, 1)
+    g = keras.ops.convert_to_numpy(IntraUtteranceSimilarityLoss().similarity(a))
+    assert g.shape == (1, a.shape[1], a.shape[1])
+    np.testing.assert_allclose(np.diagonal(g[0]), 1.0 / (1.0 + np.exp(-5.0)), rtol=1e-5)  # G = 1 on the diagonal
+    assert np.mean(g > 0.5) > 0.1 and np.mean(g < 0.5) > 0.1
+    # Frames one siren period apart (0.8 s = 80 frames) are similar; on-frames vs gap-frames are not.
+    assert g[0, 10, 90] > 0.5 and g[0, 10, 60] < 0.5
+    literal = keras.ops.convert_to_numpy(IntraUtteranceSimilarityLoss(normalization="channel_map").similarity(a))
+    assert literal.max() < 0.5
 
 
 def test_iusp_resizes_teacher_bilinearly(rng):
@@ -142,6 +184,8 @@ def test_iusp_resizes_teacher_bilinearly(rng):
 def test_iusp_bad_inputs():
     with pytest.raises(ValueError, match="normalization"):
         IntraUtteranceSimilarityLoss(normalization="batch")
+    with pytest.raises(ValueError, match="frame_reduction"):
+        IntraUtteranceSimilarityLoss(frame_reduction="max")
     with pytest.raises(ValueError, match="rank 2"):
         IntraUtteranceSimilarityLoss()(np.ones((2, 5, 3, 4), "float32"), np.ones((2, 8), "float32"))
     with pytest.raises(ValueError, match="temperature"):
@@ -150,6 +194,7 @@ def test_iusp_bad_inputs():
 
 def test_losses_serialize():
     for loss in (KnowledgeDistillationLoss(2.5), SimilarityPreservingLoss(),
-                 IntraUtteranceSimilarityLoss(gamma=3.0, delta=0.2, normalization="frame")):
+                 IntraUtteranceSimilarityLoss(gamma=3.0, delta=0.2, normalization="channel_map",
+                                              frame_reduction="sum")):
         clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(loss))
         assert type(clone) is type(loss) and clone.get_config() == loss.get_config()

@@ -42,6 +42,8 @@ _STFT_IMPLEMENTATIONS = ("auto", "fft", "dft")
 # Slice-based framing (see LogMelSpectrogram._subframes) up to this many sub-frames per frame.
 _MAX_FRAMING_SLICES = 16
 _MEL_PROJECTIONS = ("sparse", "dense")
+# Where the mel filter triangles are linear: "hz" (librosa / Slaney) or "mel" (VGGish mel_features).
+_MEL_TRIANGLES = ("hz", "mel")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -72,7 +74,7 @@ def _mel_to_hz(mel, scale):
 
 
 def mel_filterbank(sample_rate, fft_length, num_mel_bins, fmin=0.0, fmax=None, mel_scale="slaney",
-                   norm="slaney"):
+                   norm="slaney", triangles="hz"):
     """Triangular mel filterbank as a ``(fft_length // 2 + 1, num_mel_bins)`` float32 matrix.
 
     With the defaults (``mel_scale="slaney"``, ``norm="slaney"``) this is the same matrix as
@@ -80,10 +82,29 @@ def mel_filterbank(sample_rate, fft_length, num_mel_bins, fmin=0.0, fmax=None, m
     ``num_mel_bins + 2`` points equally spaced on the mel scale, triangles between neighbours
     evaluated at the FFT bin frequencies, each scaled by ``2 / (f_{m+2} - f_m)`` (equal area).
     ``mel_scale="htk"`` uses ``2595 log10(1 + f/700)``; ``norm=None`` leaves peaks at 1.
+
+    ``triangles="mel"`` is VGGish's ``mel_features.spectrogram_to_mel_matrix`` (the features of
+    the DCASE 2019 Task 5 second-place system that Chang et al. 2020 use, Sec. 4.2): the triangles
+    are linear in mel, not in Hz (each FFT bin's weight is interpolated from its mel value), and
+    the DC bin gets weight 0. With ``mel_scale="htk"``, ``norm=None`` this is that matrix.
     """
+    if triangles not in _MEL_TRIANGLES:
+        raise ValueError(f"mel triangles must be one of {_MEL_TRIANGLES}, got {triangles!r}")
     fmax = sample_rate / 2.0 if fmax is None else float(fmax)
     fft_freqs = np.linspace(0.0, sample_rate / 2.0, fft_length // 2 + 1)
     mel_points = np.linspace(_hz_to_mel(fmin, mel_scale), _hz_to_mel(fmax, mel_scale), num_mel_bins + 2)
+    if triangles == "mel":
+        fft_mels = _hz_to_mel(fft_freqs, mel_scale)
+        lower = (fft_mels[None, :] - mel_points[:-2, None]) / (mel_points[1:-1] - mel_points[:-2])[:, None]
+        upper = (mel_points[2:, None] - fft_mels[None, :]) / (mel_points[2:] - mel_points[1:-1])[:, None]
+        weights = np.maximum(0.0, np.minimum(lower, upper))
+        weights[:, 0] = 0.0  # mel_features zeroes the DC bin
+        if norm == "slaney":
+            hz_points = _mel_to_hz(mel_points, mel_scale)
+            weights *= (2.0 / (hz_points[2:] - hz_points[:-2]))[:, None]
+        elif norm is not None:
+            raise ValueError(f"mel norm must be 'slaney' or None, got {norm!r}")
+        return weights.T.astype(np.float32)
     hz_points = _mel_to_hz(mel_points, mel_scale)
     widths = np.diff(hz_points)
     ramps = hz_points[:, None] - fft_freqs[None, :]
@@ -127,12 +148,25 @@ FRONT_END_PRESETS = {
     "deshmukh2020": dict(sample_rate=32000, fft_length=2048, frame_length=2048, frame_step=1024,
                          num_mel_bins=64, fmin=50.0, fmax=16000.0, window="hamming",
                          periodic_window=False, power=1.0, log_offset=1e-8),
+    # Chang et al. 2020, Sec. 4.2, "the same feature extraction process as the second place
+    # winner": that system (bongjun/dcase2019-task5, extract_mel.py) calls VGGish's
+    # mel_features.log_mel_spectrogram with vggish_params: 16 kHz, periodic Hann 400 / hop 160,
+    # FFT 512, |rFFT| (magnitude), HTK mel 125-7500 Hz with triangles linear in mel and no area
+    # normalisation, DC bin dropped, log(mel + 0.01). "vggish" is that extractor with 64 bins;
+    # the two Chang presets below apply it to the teacher (64 bins) and the student (20 bins).
+    "vggish": dict(sample_rate=16000, fft_length=512, frame_length=400, frame_step=160, num_mel_bins=64,
+                   fmin=125.0, fmax=7500.0, window="hann", periodic_window=True, power=1.0, log_offset=0.01,
+                   mel_scale="htk", mel_norm=None, mel_triangles="mel"),
     # Chang et al. 2020, Sec. 4.2: 16 kHz, 25 ms window, 10 ms step, 64 bins (teacher) or
-    # 20 bins (student); 998 frames for a 10 s clip (frames of 400 samples, no padding).
+    # 20 bins (student); 998 frames for a 10 s clip (frames of 400 samples, no padding); the
+    # extractor is "vggish" above. (Before: 0-8 kHz, Slaney mel, power 2, log(x + 1e-6); pass
+    # those as overrides to reproduce older models.)
     "chang2020_teacher": dict(sample_rate=16000, fft_length=512, frame_length=400, frame_step=160,
-                              num_mel_bins=64),
+                              num_mel_bins=64, fmin=125.0, fmax=7500.0, power=1.0, log_offset=0.01,
+                              mel_scale="htk", mel_norm=None, mel_triangles="mel"),
     "chang2020_student": dict(sample_rate=16000, fft_length=512, frame_length=400, frame_step=160,
-                              num_mel_bins=20),
+                              num_mel_bins=20, fmin=125.0, fmax=7500.0, power=1.0, log_offset=0.01,
+                              mel_scale="htk", mel_norm=None, mel_triangles="mel"),
     # Jung et al. 2020, Sec. 4.2: the tagger (Akiyama & Sato's DCASE 2019 Task 2 system) takes a
     # "Mel-spectrogram of 128 Mel-frequency channels". Everything else is our choice: the tagger
     # hears the same 48 kHz waveform as the ASC network (so one exported graph takes one input);
@@ -199,6 +233,9 @@ class LogMelSpectrogram(keras.layers.Layer):
             ``FULLY_CONNECTED`` that quantises the spectrum per frame, so quiet bands collapse to
             ``log(log_offset)`` (measured: up to 8.7 on the log scale on the test signal).
             See ``docs/front_ends.md`` for the measurements behind both defaults.
+        mel_triangles: ``"hz"`` (default: triangles linear in Hz, librosa) or ``"mel"`` (linear in
+            mel with the DC bin dropped: VGGish ``mel_features``; see :func:`mel_filterbank` and
+            the ``"vggish"`` preset, the features of Chang et al. 2020, Sec. 4.2).
 
     Use :meth:`from_preset` for the papers' configurations (``FRONT_END_PRESETS``).
     """
@@ -206,7 +243,7 @@ class LogMelSpectrogram(keras.layers.Layer):
     def __init__(self, sample_rate=16000, fft_length=1024, frame_length=None, frame_step=220,
                  num_mel_bins=64, fmin=0.0, fmax=None, window="hann", power=2.0, log_offset=1e-6,
                  center=False, periodic_window=True, mel_scale="slaney", mel_norm="slaney",
-                 stft_implementation="auto", mel_projection="sparse", **kwargs):
+                 stft_implementation="auto", mel_projection="sparse", mel_triangles="hz", **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         frame_length = fft_length if frame_length is None else frame_length
@@ -233,6 +270,9 @@ class LogMelSpectrogram(keras.layers.Layer):
             raise ValueError(f"LogMelSpectrogram: mel_scale must be one of {_MEL_SCALES}, got {mel_scale!r}")
         if mel_norm not in ("slaney", None):
             raise ValueError(f"LogMelSpectrogram: mel_norm must be 'slaney' or None, got {mel_norm!r}")
+        if mel_triangles not in _MEL_TRIANGLES:
+            raise ValueError(f"LogMelSpectrogram: mel_triangles must be one of {_MEL_TRIANGLES}, "
+                             f"got {mel_triangles!r}")
         if stft_implementation not in _STFT_IMPLEMENTATIONS:
             raise ValueError(f"LogMelSpectrogram: stft_implementation must be one of "
                              f"{_STFT_IMPLEMENTATIONS}, got {stft_implementation!r}")
@@ -255,12 +295,13 @@ class LogMelSpectrogram(keras.layers.Layer):
         self.mel_norm = mel_norm
         self.stft_implementation = stft_implementation
         self.mel_projection = mel_projection
+        self.mel_triangles = mel_triangles
         if stft_implementation == "auto":
             stft_implementation = "fft" if _is_power_of_two(self.fft_length) else "dft"
         self._stft = stft_implementation
         self._window = _window_array(window, self.frame_length, self.periodic_window)
         self._mel_matrix = mel_filterbank(self.sample_rate, self.fft_length, self.num_mel_bins, self.fmin,
-                                          self.fmax, self.mel_scale, self.mel_norm)
+                                          self.fmax, self.mel_scale, self.mel_norm, self.mel_triangles)
         if np.any(self._mel_matrix.sum(axis=0) == 0):
             empty = int(np.sum(self._mel_matrix.sum(axis=0) == 0))
             raise ValueError(f"LogMelSpectrogram: {empty} of {num_mel_bins} mel bands contain no FFT bin; "
@@ -401,7 +442,8 @@ class LogMelSpectrogram(keras.layers.Layer):
                       frame_step=self.frame_step, num_mel_bins=self.num_mel_bins, fmin=self.fmin, fmax=self.fmax,
                       window=self.window, power=self.power, log_offset=self.log_offset, center=self.center,
                       periodic_window=self.periodic_window, mel_scale=self.mel_scale, mel_norm=self.mel_norm,
-                      stft_implementation=self.stft_implementation, mel_projection=self.mel_projection)
+                      stft_implementation=self.stft_implementation, mel_projection=self.mel_projection,
+                      mel_triangles=self.mel_triangles)
         return config
 
 
