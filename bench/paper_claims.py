@@ -1,13 +1,14 @@
 """Each paper's central comparison in miniature, over seeds, mean ± sd (issue 19).
 
     .venv/bin/python bench/paper_claims.py [--papers zhang lu deshmukh jung] [--seeds 0 1 2]
-                                           [--small] [--out bench/results]
+                                           [--small]
 
 One module per paper, ``bench/paper_claims_<paper>.py``, each with
 ``run(seeds=(0, 1, 2), small=False) -> dict`` (the per-setup scores and their mean ± sd) and a
-``main(argv)`` of its own. This script runs the ones asked for, in one process each so that a
-crash or the memory of one does not affect the next, and writes ``OUT/paper_claims_<paper>.json``
-(the module's own files land beside it). The IUSP setups (Chang et al.) have their own bench,
+``main(argv)`` of its own (``--seeds``, ``--small``) that writes its results into
+``bench/results/`` (``paper_claims_<paper>.json`` / ``.txt``) and prints its table. This script
+runs the ones asked for, in one process each so that a crash or the memory of one does not affect
+the next. The IUSP setups (Chang et al.) have their own bench,
 ``bench/chang2020_setups.py``. Benchmarks are not tests: nothing here asserts, and the verdicts
 are written into each paper's doc from the figures printed.
 """
@@ -32,16 +33,13 @@ def main(argv=None):
     parser.add_argument("--papers", nargs="+", choices=PAPERS, default=list(PAPERS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--small", action="store_true", help="the tiny setting (minutes, not an estimate)")
-    parser.add_argument("--out", default=os.path.join(HERE, "results"))
     args = parser.parse_args(argv)
     missing = [p for p in args.papers if not os.path.exists(module_path(p))]
     if missing:
         parser.error(f"no bench module for {', '.join(missing)} (expected {module_path(missing[0])})")
-    os.makedirs(args.out, exist_ok=True)
     failed = []
     for paper in args.papers:
-        command = [sys.executable, module_path(paper), "--seeds", *map(str, args.seeds),
-                   "--json", os.path.join(args.out, f"paper_claims_{paper}.json")]
+        command = [sys.executable, module_path(paper), "--seeds", *map(str, args.seeds)]
         if args.small:
             command.append("--small")
         print("$ " + " ".join(command), flush=True)

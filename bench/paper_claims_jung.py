@@ -31,7 +31,6 @@ of the tagger and of every ASC system.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -65,12 +64,11 @@ SMALL = dict(sample_rate=8000, seconds=0.5, n_tag=24, n_tag_test=12, n_train=24,
 
 
 def _write_json(path, value):
+    """Atomic JSON write (the package's one writer); the folder is created for bench output."""
+    from keras_audioattn.files import write_json
+
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(value, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
+    write_json(path, value)
 
 
 def _train_ds(x, y, batch, seed, alpha, epoch):

@@ -31,7 +31,6 @@ Writes ``bench/results/paper_claims_lu.json`` after every finished run (``--json
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -129,12 +128,11 @@ def run(seeds=(0, 1, 2), small=False, json_path=None, epochs=None, log=print):
 
 
 def _write(path, value):
+    """Atomic JSON write (the package's one writer); the folder is created for bench output."""
+    from keras_audioattn.files import write_json
+
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(value, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
+    write_json(path, value)
 
 
 def table(result):

@@ -26,7 +26,6 @@ interrupted bench leaves its finished runs) unless ``--json`` says otherwise.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -142,12 +141,11 @@ def run(seeds=(0, 1, 2), small=False, json_path=None, epochs=None, config_overri
 
 
 def _write(path, value):
+    """Atomic JSON write (the package's one writer); the folder is created for bench output."""
+    from keras_audioattn.files import write_json
+
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(value, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
+    write_json(path, value)
 
 
 def table(result):
