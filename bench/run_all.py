@@ -40,6 +40,16 @@ BENCHMARKS = {
     "jung2020_tag_asc_bf16": ("with_policy.py", ["mixed_bfloat16", "{here}/jung2020_tag_asc.py"]),
     "vggish_teacher_all_trainable_bf16": ("with_policy.py", ["mixed_bfloat16", "{here}/vggish_teacher.py",
                                                              "--steps", "2"]),
+    # Second wave (issues 14-19): the papers' claims over seeds, streaming, backends, files.
+    "paper_claims": ("paper_claims.py", []),
+    "chang2020_setups": ("chang2020_setups.py", ["--num-clips", "200", "--epochs", "8", "--patience", "3",
+                                                 "--teacher-epochs", "20", "--teacher-patience", "5"]),
+    "streaming": ("streaming.py", ["--epochs", "30", "--out", "{out}/streaming.json"]),
+    "frontend_speed": ("frontend_speed.py", ["--repeats", "30", "--out", "{out}/frontend_speed.json"]),
+    "backend_speed": ("backend_speed.py", []),
+    "long_audio_memory": ("long_audio_memory.py", ["--short-minutes", "3", "--long-minutes", "180",
+                                                   "--json", "{out}/long_audio_memory.json"]),
+    "kill_resume": ("kill_resume.py", ["--seeds", "0", "1", "--kills-per-seed", "2"]),
 }
 
 
