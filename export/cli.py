@@ -82,12 +82,7 @@ def _check_model_inputs(model, model_path):
             f"{model_path} takes (waveform, lengths) inputs (variable-length CAB-CNN): export needs one "
             f"waveform input. Build the model without the lengths input (a fixed --num-samples clip has no "
             f"padding to mask) and export that; see docs/export.md")
-    if len(inputs) == 1 and len(shapes[0]) == 3:
-        channels = shapes[0][-1]
-        raise ValueError(
-            f"{model_path} hears {channels}-channel audio (input {shapes[0]}); export takes a mono waveform "
-            f"(batch, samples). Train the run with --channels 1 (audioattn train --preset jung2020-... --channels 1; "
-            f"mono files are then read as they are) and export that run")
+    # A (batch, samples, channels) model (a stereo Jung run) exports as it is.
 
 
 def _check_number(flag, value, low=1):

@@ -353,19 +353,28 @@ def test_export_errors(run, capsys, tmp_path):
     assert code == 2 and "does not exist" in err and not (tmp_path / "nope").exists()
 
 
-def test_export_explains_stereo_and_lengths_inputs(capsys, tmp_path):
+def test_export_takes_stereo_and_explains_lengths_inputs(capsys, tmp_path):
+    """A (batch, samples, channels) model exports as it is (issue 14, item 7); a (waveform,
+    lengths) model without a waveform-only copy is refused with the fix."""
     import keras
 
     stereo_in = keras.Input((800, 2), name="waveform")
     stereo = keras.Model(stereo_in, keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(stereo_in)))
     wave, lengths = keras.Input((800,), name="waveform"), keras.Input((), dtype="int32", name="lengths")
     two_inputs = keras.Model([wave, lengths], keras.layers.Dense(3)(wave))  # (CAB-CNN's inputs)
-    for model, expected in ((stereo, "--channels 1"), (two_inputs, "lengths")):
+    for model, expected in ((stereo, None), (two_inputs, "lengths")):
         folder = tmp_path / model.name
         folder.mkdir()
         model.save(folder / "model.keras")
         (folder / "class_names.txt").write_text("a\nb\nc\n")
         code, _, err = _cli(capsys, ["export", "--model", folder, "--tflite", folder / "m.tflite", "--sample-rate", SR])
+        if expected is None:
+            assert code == 0, err
+            import export
+
+            interpreter = export.checks.interpreter(str(folder / "m.tflite"))
+            assert list(interpreter.get_input_details()[0]["shape"]) == [1, 800, 2]
+            continue
         assert code == 2 and expected in err, err
         assert not (folder / "m.tflite").exists()
 

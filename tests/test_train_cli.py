@@ -120,7 +120,20 @@ def test_jung_tagger_then_tag_conditioned_asc(corpora, tmp_path, capsys):
     capsys.readouterr()
     assert main(["predict", "--model", str(asc_run), str(clip)]) == 0
     assert capsys.readouterr().out.startswith(f"{clip}: ")
-    # Export takes a (batch, samples) waveform: a mono run (--channels 1) exports.
+    # The stereo run (the paper's input) exports as it is: (1, samples, 2) float32 and int8 files, calibrated
+    # on the manifest's clips read with 2 channels, and a SavedModel serving (batch, samples, 2).
+    capsys.readouterr()
+    assert main(["export", "--model", str(asc_run), "--tflite", str(tmp_path / "stereo.tflite"),
+                 "--saved-model", str(tmp_path / "stereo_sm")]) == 0, capsys.readouterr().err
+    assert main(["export", "--model", str(asc_run), "--tflite", str(tmp_path / "stereo_int8.tflite"), "--quantization",
+                 "int8", "--representative", str(corpora["scenes"] / "train.csv")]) == 0, capsys.readouterr().err
+    for name in ("stereo.tflite", "stereo_int8.tflite"):
+        assert list(export.checks.interpreter(str(tmp_path / name)).get_input_details()[0]["shape"])[2:] == [2]
+        assert export.read_metadata(tmp_path / name)["channels"] == 2
+    assert "QUANTIZE" in export.tflite_ops(tmp_path / "stereo_int8.tflite")
+    info = json.loads((tmp_path / "stereo_sm" / "1" / "assets" / "audioattn_export.json").read_text())
+    assert info["channels"] == 2 and info["sample_rate"] == SR
+    # A mono run (--channels 1) exports a (1, samples) file.
     mono_run = tmp_path / "asc_mono"
     assert main(_train_args("jung2020-tag-asc", corpora["scenes"], mono_run, "--epochs", "1", "--batch-size", "4",
                             "--duration", "1.5", "--channels", "1", "--tagger", str(tagger_run / "model.keras"))) == 0
