@@ -172,6 +172,21 @@ def test_zhang_evaluates_recordings(corpora, tmp_path, capsys):
     report = json.loads((tmp_path / "eval.json").read_text())
     assert report["level"] == "recording" and report["num_clips"] == 24
     assert report["metrics"]["accuracy"] + report["metrics"]["classification_error"] == pytest.approx(1.0)
+    # A recording at another rate (and stereo) with --resample is read and resampled in windows: the
+    # scores of the whole-file path (decode everything, resample, cut 1 s clips, average).
+    import numpy as np
+    import soundfile as sf
+
+    from keras_audioattn.training import load_run, predict, recording_scores, _read
+
+    wave, _ = sf.read(sorted((corpus / "audio").glob("*.wav"))[0], dtype="float32", always_2d=True)
+    long = np.tile(wave, (4, 2))  # 6 s, 2 channels
+    sf.write(tmp_path / "long_11k.wav", long, 11025, subtype="FLOAT")
+    model, config, names = load_run(str(run))
+    whole = recording_scores(model, [_read(tmp_path / "long_11k.wav", config["data"], True)], config["data"])[0]
+    result = predict(str(run), [str(tmp_path / "long_11k.wav")], top_k=len(names), resample=True)[0]
+    got = dict((name, score) for name, score in result["top"])
+    np.testing.assert_allclose([got[n] for n in names], whole, atol=1e-5)
 
 
 def test_killed_run_resumes_from_last_epoch(corpora, tmp_path):
