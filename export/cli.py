@@ -146,4 +146,8 @@ def run(args):
                                 front_end=args.front_end, head=args.head, scores_key=args.scores_key,
                                 overwrite=args.overwrite)
         print(f"TFLite ({args.quantization}): {path} ({os.path.getsize(path)} bytes)")
+        channels = export.common.waveform_channels(model)
+        if channels is not None:
+            print(f"note: the .tflite takes {channels}-channel audio (1, samples, {channels}): it runs in LiteRT; "
+                  f"MediaPipe's AudioClassifier takes rank <= 2 inputs only (train with --channels 1 for it)")
     return 0

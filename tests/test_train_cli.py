@@ -125,6 +125,7 @@ def test_jung_tagger_then_tag_conditioned_asc(corpora, tmp_path, capsys):
     capsys.readouterr()
     assert main(["export", "--model", str(asc_run), "--tflite", str(tmp_path / "stereo.tflite"),
                  "--saved-model", str(tmp_path / "stereo_sm")]) == 0, capsys.readouterr().err
+    assert "MediaPipe's AudioClassifier takes rank <= 2" in capsys.readouterr().out
     assert main(["export", "--model", str(asc_run), "--tflite", str(tmp_path / "stereo_int8.tflite"), "--quantization",
                  "int8", "--representative", str(corpora["scenes"] / "train.csv")]) == 0, capsys.readouterr().err
     for name in ("stereo.tflite", "stereo_int8.tflite"):
