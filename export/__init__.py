@@ -2,7 +2,7 @@
 
 ``to_saved_model(model, directory, labels, sample_rate, version=1)`` writes
 ``directory/<version>/`` with a ``serving_default`` signature (input ``waveform`` float32
-``(batch, samples)``, outputs ``scores`` + extra named outputs) and the class list as an asset.
+``(batch, samples)``, or ``(batch, samples, channels)`` for a multi-channel model, outputs ``scores`` + extra named outputs) and the class list as an asset.
 ``to_tflite(model, path, quantization="float32"|"float16"|"dynamic"|"int8", representative_data,
 labels, sample_rate)`` writes a builtin-ops .tflite with MediaPipe-readable metadata.
 ``to_streaming_tflite(model, path, chunk_seconds=0.1, quantization="int8", representative_data,

@@ -82,12 +82,7 @@ def _check_model_inputs(model, model_path):
             f"{model_path} takes (waveform, lengths) inputs (variable-length CAB-CNN): export needs one "
             f"waveform input. Build the model without the lengths input (a fixed --num-samples clip has no "
             f"padding to mask) and export that; see docs/export.md")
-    if len(inputs) == 1 and len(shapes[0]) == 3:
-        channels = shapes[0][-1]
-        raise ValueError(
-            f"{model_path} hears {channels}-channel audio (input {shapes[0]}); export takes a mono waveform "
-            f"(batch, samples). Train the run with --channels 1 (audioattn train --preset jung2020-... --channels 1; "
-            f"mono files are then read as they are) and export that run")
+    # A (batch, samples, channels) model (a stereo Jung run) exports as it is.
 
 
 def _check_number(flag, value, low=1):
@@ -151,4 +146,8 @@ def run(args):
                                 front_end=args.front_end, head=args.head, scores_key=args.scores_key,
                                 overwrite=args.overwrite)
         print(f"TFLite ({args.quantization}): {path} ({os.path.getsize(path)} bytes)")
+        channels = export.common.waveform_channels(model)
+        if channels is not None:
+            print(f"note: the .tflite takes {channels}-channel audio (1, samples, {channels}): it runs in LiteRT; "
+                  f"MediaPipe's AudioClassifier takes rank <= 2 inputs only (train with --channels 1 for it)")
     return 0

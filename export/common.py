@@ -1,7 +1,8 @@
 """Pieces shared by the SavedModel and TFLite exporters.
 
-Every exported artifact takes one float32 waveform ``(batch, samples)`` called ``waveform`` and
-returns named outputs. How model outputs become output names (``scores_key``):
+Every exported artifact takes one float32 waveform ``(batch, samples)`` called ``waveform`` (or
+``(batch, samples, channels)`` for a multi-channel model such as Jung et al.'s stereo
+``RawWaveformASC``, taken as it is) and returns named outputs. How model outputs become output names (``scores_key``):
 
 - a single tensor becomes ``scores``;
 - a list/tuple: the first element becomes ``scores``, the others keep the model's output names;
@@ -18,6 +19,9 @@ import shutil
 import numpy as np
 
 SCORES = "scores"
+# Most channels a (batch, samples, channels) input may have to count as a waveform (7.1 audio);
+# a larger last axis is taken for a feature axis (mel bins) and refused.
+MAX_WAVEFORM_CHANNELS = 8
 _SCORES_KEY_CANDIDATES = ("scores", "clip", "clipwise", "logits")
 # Layer classes treated as the model's signal-processing front end (kept float in int8 files).
 FRONT_END_CLASSES = ("LogMelSpectrogram", "MelSpectrogram", "STFTSpectrogram", "IntervalMaxPooling",
@@ -43,7 +47,10 @@ def waveform_only(model):
 
 
 def waveform_input_spec(model):
-    """Returns ``num_samples`` (an int or None) of the model's waveform input, or raises ValueError."""
+    """Returns ``num_samples`` (an int or None) of the model's waveform input, or raises ValueError.
+
+    The input is ``(batch, samples)`` or ``(batch, samples, channels)`` with a fixed channel count
+    (see :func:`waveform_channels`)."""
     import keras
 
     if not isinstance(model, keras.Model):
@@ -62,11 +69,30 @@ def waveform_input_spec(model):
     spec = inputs[0]
     shape = tuple(spec.shape)
     dtype = str(getattr(spec, "dtype", "float32"))
-    if len(shape) != 2 or "float" not in dtype:
+    # A rank-3 input is a waveform (batch, samples, channels) only with a fixed, small channel
+    # count: (batch, frames, bins) feature inputs (16+ bins) must stay refused with the wrap hint.
+    multi_channel = (len(shape) == 3 and isinstance(shape[2], (int, np.integer))
+                     and 1 <= shape[2] <= MAX_WAVEFORM_CHANNELS)
+    if (len(shape) != 2 and not multi_channel) or "float" not in dtype:
         raise ValueError(
             f"model {model.name!r} takes input of shape {shape} and dtype {dtype}, which is not a "
-            f"waveform. {_WRAP_HINT}")
+            f"waveform (batch, samples) or (batch, samples, channels <= {MAX_WAVEFORM_CHANNELS}). {_WRAP_HINT}")
     return shape[1]
+
+
+def waveform_channels(model):
+    """The channel count of a ``(batch, samples, channels)`` waveform input; None for ``(batch, samples)``.
+
+    Example: ``waveform_channels(RawWaveformASC(num_channels=2, ...))`` is 2.
+    """
+    waveform_input_spec(model)
+    shape = tuple(model.inputs[0].shape)
+    return int(shape[2]) if len(shape) == 3 else None
+
+
+def input_shape(num_samples, channels=None):
+    """The shape of one clip without the batch axis: ``(num_samples,)`` or ``(num_samples, channels)``."""
+    return (num_samples,) if channels is None else (num_samples, int(channels))
 
 
 def find_sample_rate(model, sample_rate=None):
@@ -167,40 +193,55 @@ def replace_path(path, new=None):
         shutil.move(new, path)  # works across file systems (the staging folder is in /tmp)
 
 
-def check_signals(num_samples, sample_rate=None, seed=0):
-    """Silence, white noise and a 440 Hz tone, float32 ``(3, num_samples)``: the re-check inputs."""
+def check_signals(num_samples, sample_rate=None, seed=0, channels=None):
+    """Silence, white noise and a 440 Hz tone, float32 ``(num_samples,)`` each: the re-check inputs.
+
+    With ``channels`` each is ``(num_samples, channels)``: the noise is independent per channel,
+    the tone is the same on every channel (a centred source)."""
     rate = sample_rate or 16000
     t = np.arange(num_samples, dtype=np.float64) / rate
     rng = np.random.default_rng(seed)
+    shape = input_shape(num_samples, channels)
+    tone = 0.5 * np.sin(2 * np.pi * 440.0 * t)
+    if channels is not None:
+        tone = np.repeat(tone[:, None], int(channels), axis=1)
     return {
-        "silence": np.zeros(num_samples, np.float32),
-        "noise": (0.1 * rng.standard_normal(num_samples)).astype(np.float32),
-        "tone": (0.5 * np.sin(2 * np.pi * 440.0 * t)).astype(np.float32),
+        "silence": np.zeros(shape, np.float32),
+        "noise": (0.1 * rng.standard_normal(shape)).astype(np.float32),
+        "tone": tone.astype(np.float32),
     }
 
 
-def fit_length(waveform, num_samples):
-    """Crops or zero-pads a 1-D waveform to ``num_samples``."""
-    waveform = np.asarray(waveform, np.float32).reshape(-1)
+def fit_length(waveform, num_samples, channels=None):
+    """Crops or zero-pads a 1-D waveform (or, with ``channels``, a ``(samples, channels)`` one) to
+    ``num_samples`` along time."""
+    if channels is None:
+        waveform = np.asarray(waveform, np.float32).reshape(-1)
+    else:
+        waveform = np.asarray(waveform, np.float32).reshape(-1, int(channels))
     if waveform.shape[0] >= num_samples:
         return waveform[:num_samples]
-    return np.pad(waveform, (0, num_samples - waveform.shape[0]))
+    return np.pad(waveform, [(0, num_samples - waveform.shape[0])] + [(0, 0)] * (waveform.ndim - 1))
 
 
-def representative_waveforms(data, num_samples=None, max_examples=200, sample_rate=None):
-    """Normalises ``representative_data`` into a list of 1-D float32 waveforms.
+def representative_waveforms(data, num_samples=None, max_examples=200, sample_rate=None, channels=None):
+    """Normalises ``representative_data`` into a list of 1-D float32 waveforms (``(samples,
+    channels)`` ones with ``channels``).
 
-    Accepts an array ``(n, samples)``, a list of 1-D arrays, a ``tf.data.Dataset`` or any iterable
-    of waveforms or of ``(waveform, target)`` pairs (batched or not), or a manifest path (CSV read
-    by ``keras_audioattn.data.load_manifest``). ``num_samples`` crops/pads each waveform.
+    Accepts an array ``(n, samples)`` (``(n, samples, channels)``), a list of such clips, a
+    ``tf.data.Dataset`` or any iterable of waveforms or of ``(waveform, target)`` pairs (batched
+    or not), or a manifest path (CSV read by ``keras_audioattn.data.load_manifest``; with
+    ``channels`` mono files are repeated on every channel, as in ``dataset_from_manifest``).
+    ``num_samples`` crops/pads each waveform.
     """
     if data is None:
         return None
     if isinstance(data, (str, os.PathLike)):
-        data = _manifest_waveforms(os.fspath(data), max_examples, sample_rate)
+        data = _manifest_waveforms(os.fspath(data), max_examples, sample_rate, channels)
     waves = []
+    clip_rank = 1 if channels is None else 2
     if isinstance(data, np.ndarray):
-        items = [data] if data.ndim == 1 else list(data)
+        items = [data] if data.ndim == clip_rank else list(data)
     else:
         items = data
     for item in items:
@@ -209,9 +250,15 @@ def representative_waveforms(data, num_samples=None, max_examples=200, sample_ra
         if isinstance(item, dict):
             item = item.get("waveform", next(iter(item.values())))
         array = np.asarray(item, np.float32)
-        rows = [array] if array.ndim == 1 else list(array.reshape(-1, array.shape[-1]))
+        if channels is None:
+            rows = [array] if array.ndim == 1 else list(array.reshape(-1, array.shape[-1]))
+        else:
+            if array.ndim < 2 or array.shape[-1] != int(channels):
+                raise ValueError(f"representative_data clips must be (samples, {int(channels)}) for a "
+                                 f"{int(channels)}-channel model, got an array of shape {array.shape}")
+            rows = [array] if array.ndim == 2 else list(array.reshape((-1,) + array.shape[-2:]))
         for row in rows:
-            waves.append(row if num_samples is None else fit_length(row, num_samples))
+            waves.append(row if num_samples is None else fit_length(row, num_samples, channels))
             if len(waves) >= max_examples:
                 break
         if len(waves) >= max_examples:
@@ -224,10 +271,16 @@ def representative_waveforms(data, num_samples=None, max_examples=200, sample_ra
     return waves
 
 
-def _manifest_waveforms(path, max_examples, sample_rate=None):
+def _manifest_waveforms(path, max_examples, sample_rate=None, channels=None):
     if not os.path.exists(path):
         raise FileNotFoundError(f"representative manifest {path} does not exist")
     from keras_audioattn.data import load_audio, load_manifest
 
     manifest = load_manifest(path)
-    return [load_audio(p, sample_rate=sample_rate)[0] for p in list(manifest.paths)[:max_examples]]
+    paths = list(manifest.paths)[:max_examples]
+    if channels is None:
+        return [load_audio(p, sample_rate=sample_rate)[0] for p in paths]
+    from keras_audioattn.data.manifest import _to_channels
+
+    return [_to_channels(load_audio(p, sample_rate=sample_rate, mono=False)[0], int(channels), f"{path}: {p}")
+            for p in paths]

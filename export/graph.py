@@ -22,10 +22,11 @@ def backend_variables(layers_or_models):
 
 
 def trace_serving_function(model, batch_size, num_samples, scores_key=None, only_scores=False,
-                           patch_context=None):
+                           patch_context=None, channels=None):
     """Returns ``(concrete_function, output_name_mapping)``.
 
-    The function takes ``waveform`` float32 ``(batch_size, num_samples)`` (None = any) and returns
+    The function takes ``waveform`` float32 ``(batch_size, num_samples)`` (None = any), or
+    ``(batch_size, num_samples, channels)`` when ``channels`` is given, and returns
     a dict of named outputs (only ``scores`` when ``only_scores``). ``patch_context`` is a context
     manager active while tracing (e.g. the LSTM twin substitution of :mod:`export.twin`).
     """
@@ -33,7 +34,9 @@ def trace_serving_function(model, batch_size, num_samples, scores_key=None, only
 
     mapping = output_names(model, scores_key)
 
-    @tf.function(input_signature=[tf.TensorSpec((batch_size, num_samples), tf.float32, name="waveform")],
+    shape = (batch_size, num_samples) if channels is None else (batch_size, num_samples, int(channels))
+
+    @tf.function(input_signature=[tf.TensorSpec(shape, tf.float32, name="waveform")],
                  autograph=False)
     def serve(waveform):
         named = name_outputs(model(waveform, training=False), mapping)

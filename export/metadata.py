@@ -77,7 +77,8 @@ def add_metadata(flatbuffer, labels, sample_rate, num_samples, channels=1, name=
     audio.channels = int(channels)
     input_meta = fb.TensorMetadataT()
     input_meta.name = "waveform"
-    input_meta.description = (f"Mono float32 waveform in [-1, 1], {num_samples} samples at "
+    layout = "Mono" if int(channels) == 1 else f"{int(channels)}-channel (samples, channels)"
+    input_meta.description = (f"{layout} float32 waveform in [-1, 1], {num_samples} samples at "
                               f"{int(sample_rate)} Hz.")
     input_meta.content = fb.ContentT()
     input_meta.content.contentPropertiesType = fb.ContentProperties.AudioProperties

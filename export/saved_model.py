@@ -10,7 +10,8 @@ Layout (what TF Serving's ``--model_base_path`` expects)::
         assets/audioattn_export.json   # sample rate, input/output names, class count
 
 Signature ``serving_default``: input ``waveform`` float32 ``(batch, samples)`` (``samples`` is
-None when the model accepts any length), outputs ``scores`` plus any extra model outputs under
+None when the model accepts any length), or ``(batch, samples, channels)`` for a multi-channel
+model (Jung et al.'s stereo ``RawWaveformASC``; the JSON asset records ``channels``), outputs ``scores`` plus any extra model outputs under
 the names described in :mod:`export.common`.
 """
 
@@ -23,7 +24,7 @@ import tempfile
 import numpy as np
 
 from export.common import (check_output_path, check_signals, find_sample_rate, replace_path,
-                           waveform_input_spec, waveform_only)
+                           waveform_channels, waveform_input_spec, waveform_only)
 from export.graph import backend_variables, save_module, trace_serving_function
 
 
@@ -45,7 +46,8 @@ def to_saved_model(model, directory, labels, sample_rate, version=1, scores_key=
     """Writes ``directory/<version>/`` as a TF Serving SavedModel and checks it; returns that path.
 
     Args:
-      model: a Keras model whose first input is a float32 waveform ``(batch, samples)``.
+      model: a Keras model whose first input is a float32 waveform ``(batch, samples)`` or
+        ``(batch, samples, channels)``.
       directory: the model base path (created if missing).
       labels: the class names, in the order of the ``scores`` output (written to
         ``assets/labels.txt``).
@@ -59,6 +61,7 @@ def to_saved_model(model, directory, labels, sample_rate, version=1, scores_key=
     """
     model = waveform_only(model)
     num_samples = waveform_input_spec(model)
+    channels = waveform_channels(model)
     sample_rate = find_sample_rate(model, sample_rate)
     if sample_rate is None:
         raise ValueError("sample_rate is required")
@@ -67,7 +70,7 @@ def to_saved_model(model, directory, labels, sample_rate, version=1, scores_key=
     # Refuse now; with overwrite=True the old version is replaced only once the new one is saved.
     path = check_output_path(os.path.join(os.fspath(directory), str(int(version))), overwrite, remove=False)
 
-    concrete, mapping = trace_serving_function(model, None, num_samples, scores_key=scores_key)
+    concrete, mapping = trace_serving_function(model, None, num_samples, scores_key=scores_key, channels=channels)
     num_classes = concrete.structured_outputs["scores"].shape[-1]
     labels = _check_labels(labels, num_classes)
     with tempfile.TemporaryDirectory() as tmp:
@@ -79,6 +82,7 @@ def to_saved_model(model, directory, labels, sample_rate, version=1, scores_key=
         info = {
             "sample_rate": sample_rate,
             "num_samples": num_samples,
+            "channels": channels or 1,
             "input": "waveform",
             "outputs": sorted(concrete.structured_outputs),
             "scores_key": scores_key,
@@ -93,19 +97,21 @@ def to_saved_model(model, directory, labels, sample_rate, version=1, scores_key=
         replace_path(path, staging)
 
     if check:
-        check_saved_model(path, model, num_samples or sample_rate, sample_rate, mapping, atol=atol)
+        check_saved_model(path, model, num_samples or sample_rate, sample_rate, mapping, atol=atol,
+                          channels=channels)
     return path
 
 
-def check_saved_model(path, model, num_samples, sample_rate, mapping, atol=1e-4):
-    """Reloads ``path`` and compares every named output with the Keras model on check signals."""
+def check_saved_model(path, model, num_samples, sample_rate, mapping, atol=1e-4, channels=None):
+    """Reloads ``path`` and compares every named output with the Keras model on check signals
+    (``(num_samples, channels)`` clips when ``channels`` is given)."""
     import tensorflow as tf
 
     from export.checks import ExportCheckError, compare_outputs
     from export.common import name_outputs
 
     signature = tf.saved_model.load(path).signatures["serving_default"]
-    batch = np.stack(list(check_signals(num_samples, sample_rate).values()))
+    batch = np.stack(list(check_signals(num_samples, sample_rate, channels=channels).values()))
     got = {k: v.numpy() for k, v in signature(waveform=tf.constant(batch)).items()}
     want = {k: np.asarray(v) for k, v in name_outputs(model(batch, training=False), mapping).items()}
     if set(got) != set(want):

@@ -124,6 +124,9 @@ def streaming_plan(model, chunk_seconds=0.1, sample_rate=None):
     from keras_audioattn.layers import LogMelSpectrogram
 
     waveform_input_spec(model)
+    if len(model.inputs[0].shape) == 3:
+        raise ValueError(f"streaming export takes a mono waveform (batch, samples); {model.name!r} takes "
+                         f"{tuple(model.inputs[0].shape)} (use export.to_tflite for multi-channel models)")
     sample_rate = find_sample_rate(model, sample_rate)
     layers = [layer for layer in model.layers if type(layer).__name__ not in _PASSTHROUGH]
     if not layers or not isinstance(layers[0], LogMelSpectrogram):

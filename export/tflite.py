@@ -1,6 +1,7 @@
 """Checked TFLite export: float32, float16, dynamic-range and full-integer int8.
 
-Every file has one input ``waveform`` float32 ``(1, num_samples)`` and one output ``scores``
+Every file has one input ``waveform`` float32 ``(1, num_samples)`` (``(1, num_samples, channels)``
+for a multi-channel model, e.g. Jung et al.'s stereo ``RawWaveformASC``) and one output ``scores``
 float32 ``(1, num_classes)`` (for multi-output models only the ``scores`` output goes into the
 .tflite: on-device classifiers such as MediaPipe treat every output as a classification head).
 The batch is fixed at 1: that is what on-device runtimes feed, and recurrent layers need it to
@@ -33,7 +34,7 @@ import numpy as np
 from export.checks import ExportCheckError, assert_builtin_only, compare_outputs, run_tflite
 from export.common import (SCORES, check_output_path, check_signals, find_sample_rate, fit_length,
                            front_end_layers, name_outputs, representative_waveforms,
-                           waveform_input_spec, waveform_only)
+                           waveform_channels, waveform_input_spec, waveform_only)
 from export.graph import backend_variables, save_module, trace_serving_function
 
 QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
@@ -53,13 +54,16 @@ def to_tflite(model, path, quantization="float32", representative_data=None, lab
     """Converts ``model`` to a .tflite at ``path``, checks the file, returns ``path``.
 
     Args:
-      model: Keras model whose first input is a float32 waveform ``(batch, samples)``.
+      model: Keras model whose first input is a float32 waveform ``(batch, samples)`` or
+        ``(batch, samples, channels)`` (exported as it is; the check clips get that many channels).
       path: output file; an existing file raises FileExistsError unless ``overwrite``.
       quantization: "float32", "float16" (float16 weights), "dynamic" (int8 weights, float
         activations) or "int8" (int8 weights and activations).
       representative_data: calibration waveforms for int8 (required there): an array
         ``(n, samples)``, a list of arrays, a dataset/iterable of waveforms or
-        ``(waveform, target)`` pairs, or a manifest path. Also used by the check in every mode.
+        ``(waveform, target)`` pairs, or a manifest path (multi-channel models: ``(n, samples,
+        channels)`` clips; a manifest's mono files are repeated on every channel). Also used by
+        the check in every mode.
       labels: class names in score order; embedded as a label file in the TFLite metadata.
       sample_rate: Hz; defaults to the model's / front end's ``sample_rate``.
       num_samples: input length for models that accept any length (default: the
@@ -88,8 +92,9 @@ def to_tflite(model, path, quantization="float32", representative_data=None, lab
         raise ValueError("head='float' needs front_end='float' (front_end='int8' makes the whole file integer)")
     model = waveform_only(model)
     model_samples = waveform_input_spec(model)
+    channels = waveform_channels(model)
     sample_rate = find_sample_rate(model, sample_rate)
-    rep = representative_waveforms(representative_data, None, max_calibration_examples, sample_rate)
+    rep = representative_waveforms(representative_data, None, max_calibration_examples, sample_rate, channels)
     if model_samples is not None:
         if num_samples is not None and num_samples != model_samples:
             raise ValueError(f"num_samples={num_samples} but the model input is fixed at {model_samples}")
@@ -104,7 +109,7 @@ def to_tflite(model, path, quantization="float32", representative_data=None, lab
                              "or representative_data) to fix the .tflite input length")
     num_samples = int(num_samples)
     if rep is not None:
-        rep = [fit_length(w, num_samples) for w in rep]
+        rep = [fit_length(w, num_samples, channels) for w in rep]
     if quantization == "int8" and rep is None:
         raise ValueError("quantization='int8' needs representative_data (calibration waveforms)")
 
@@ -131,7 +136,7 @@ def to_tflite(model, path, quantization="float32", representative_data=None, lab
     with tempfile.TemporaryDirectory() as tmp:
         with (lstm_twins(model) if lstms else contextlib.nullcontext([])) as twins:
             concrete, _ = trace_serving_function(model, 1, num_samples, scores_key=scores_key,
-                                                 only_scores=True)
+                                                 only_scores=True, channels=channels)
         num_classes = concrete.structured_outputs[SCORES].shape[-1]
         if labels is not None and len(labels) != num_classes:
             raise ValueError(f"{len(labels)} labels for a model with {num_classes} output scores")
@@ -139,14 +144,14 @@ def to_tflite(model, path, quantization="float32", representative_data=None, lab
         if twins and not clip:
             # (A clipped LSTM's twin does not clip; the fused op does, so its file is checked
             # against Keras after conversion only.)
-            _check_twin_graph(model, concrete, num_samples, sample_rate, scores_key, rep)
+            _check_twin_graph(model, concrete, num_samples, sample_rate, scores_key, rep, channels)
         saved = os.path.join(tmp, "saved_model")
         save_module(saved, concrete, backend_variables([model] + list(twins)))
         calibration = None
         if rep is not None:
             # Silence and a tone join the calibration clips: deployed models hear both, and
             # without silence the log-mel floor (log of the offset) falls outside the int8 range.
-            signals = check_signals(num_samples, sample_rate)
+            signals = check_signals(num_samples, sample_rate, channels=channels)
             calibration = list(rep) + [signals["silence"], signals["tone"]]
         flatbuffer = _convert(saved, quantization, calibration, front_end, head, model, float_layers,
                               fused_lstm=bool(twins))
@@ -160,7 +165,7 @@ def to_tflite(model, path, quantization="float32", representative_data=None, lab
         from export.metadata import add_metadata, metadata_available
 
         if metadata_available():
-            flatbuffer = add_metadata(flatbuffer, labels, sample_rate, num_samples,
+            flatbuffer = add_metadata(flatbuffer, labels, sample_rate, num_samples, channels=channels or 1,
                                       name=model.name, quantization=quantization)
         else:
             warnings.warn("mediapipe is not installed: the .tflite has no metadata; the labels are "
@@ -197,13 +202,13 @@ def _all_recurrent_layers(model):
     return [layer for layer in layers if isinstance(layer, keras.layers.RNN)]
 
 
-def _check_twin_graph(model, concrete, num_samples, sample_rate, scores_key, rep):
+def _check_twin_graph(model, concrete, num_samples, sample_rate, scores_key, rep, channels=None):
     """The traced twin graph must give the Keras model's scores (float32, before conversion)."""
     import tensorflow as tf
 
     from export.common import output_names
 
-    batch = list(check_signals(num_samples, sample_rate).values()) + list((rep or [])[:2])
+    batch = list(check_signals(num_samples, sample_rate, channels=channels).values()) + list((rep or [])[:2])
     mapping = output_names(model, scores_key)
     for i, row in enumerate(batch):
         got = concrete(waveform=tf.constant(row[None]))[SCORES].numpy()
@@ -380,11 +385,11 @@ def check_tflite(path, model, quantization, sample_rate=None, waveforms=None, sc
     if quantization == "int8":
         kept = [layer.name for layer in front_end_layers(model, float_layers)] if front_end == "float" else []
         _assert_int8_after_front_end(open(path, "rb").read(), kept, (head or front_end) == "float")
-    num_samples = _input_samples(path)
-    signals = check_signals(num_samples, sample_rate)
+    num_samples, channels = _input_samples(path)
+    signals = check_signals(num_samples, sample_rate, channels=channels)
     inputs = dict(signals)
     for i, w in enumerate((waveforms or [])[:4]):
-        inputs[f"representative_{i}"] = fit_length(w, num_samples)
+        inputs[f"representative_{i}"] = fit_length(w, num_samples, channels)
     batch = np.stack(list(inputs.values()))
     got = run_tflite(path, batch)
     if set(got) != {SCORES}:
@@ -407,5 +412,7 @@ def check_tflite(path, model, quantization, sample_rate=None, waveforms=None, sc
 def _input_samples(path):
     from export.checks import interpreter
 
+    """``(num_samples, channels)`` of a .tflite's ``(1, samples)`` / ``(1, samples, channels)`` input
+    (channels None for the first)."""
     shape = interpreter(path).get_input_details()[0]["shape"]
-    return int(shape[-1])
+    return int(shape[1]), (int(shape[2]) if len(shape) == 3 else None)

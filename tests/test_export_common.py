@@ -48,6 +48,13 @@ def test_representative_waveforms_accepts_common_containers():
 
 def test_waveform_input_required():
     assert waveform_input_spec(_model("tensor")) == 100
+    from export.common import waveform_channels
+
+    stereo = keras.Input((100, 2))
+    assert waveform_input_spec(keras.Model(stereo, stereo)) == 100 and waveform_channels(keras.Model(stereo, stereo)) == 2
+    any_length = keras.Input((None, 4))
+    assert waveform_input_spec(keras.Model(any_length, any_length)) is None
+    assert waveform_channels(_model("tensor")) is None
     spectrogram = keras.Input((10, 64))
     with pytest.raises(ValueError, match="not a waveform"):
         waveform_input_spec(keras.Model(spectrogram, spectrogram))

@@ -97,6 +97,6 @@ def test_errors(exported, tmp_path):
         export.to_saved_model(model, tmp_path / "m", LABELS, SAMPLE_RATE, scores_key="nope")
     with pytest.raises(ValueError, match="2 labels"):
         export.to_saved_model(tiny_conv_model(), tmp_path / "n", LABELS[:2], SAMPLE_RATE)
-    features = keras.Input((NUM_SAMPLES, 2))
+    features = keras.Input((100, 16))  # (frames, mel bins): a feature input (stereo waveforms export)
     with pytest.raises(ValueError, match="not a waveform"):
         export.to_saved_model(keras.Model(features, features), tmp_path / "o", LABELS, SAMPLE_RATE)

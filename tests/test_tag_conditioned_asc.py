@@ -417,3 +417,93 @@ def test_export_tflite_int8_whole_model(export_model, tmp_path):
     assert "QUANTIZE" in ops and "CONV_2D" in ops
     got = np.concatenate([run_tflite(f, c[None])[0] for c in clips])
     assert np.abs(got - _np(export_model(clips)["scores"])).max() < export.TOLERANCES["int8"]
+
+
+# Stereo (the paper's input, Table 1): exported as it is, (1, samples, 2).
+@pytest.fixture(scope="module")
+def stereo_export_model():
+    keras.utils.set_random_seed(4)
+    tagger = small_tagger(num_samples=N)
+    asc = small_asc(num_channels=2, num_samples=N)
+    model = TagConditionedASC(asc, tagger, transform_units=8, **CONFIGS["shared"])
+    for m in (asc, tagger):
+        for layer in m.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.moving_variance.assign(np.full(layer.moving_variance.shape, 0.5, "float32"))
+    return model
+
+
+def test_export_stereo_tflite_float32_int8_and_saved_model(stereo_export_model, tmp_path):
+    """float32 and int8 files take (1, samples, 2) and pass export's own checks (LiteRT vs Keras on
+    2-channel silence / noise / tone and calibration clips); the metadata says 2 channels; the
+    SavedModel serves (batch, samples, 2)."""
+    export = pytest.importorskip("export")
+    import tensorflow as tf
+
+    from export.checks import interpreter
+
+    model = stereo_export_model
+    clips = _stereo(batch=6, n=N, seed=1)
+    labels = ["a", "b", "c"]
+    for mode in ("float32", "int8"):
+        f = export.to_tflite(model, str(tmp_path / f"stereo_{mode}.tflite"), quantization=mode,
+                             representative_data=clips, labels=labels, sample_rate=SR)
+        assert list(interpreter(f).get_input_details()[0]["shape"]) == [1, N, 2]
+        report = export.check_tflite(f, model, mode, sample_rate=SR, waveforms=list(clips), labels=labels)
+        assert {"silence", "noise", "tone", "representative_3"} <= set(report["max_abs_error"])
+        got = export.run_tflite(f, clips)["scores"]
+        want = _np(model(clips)["scores"])
+        assert np.abs(got - want).max() < export.TOLERANCES[mode], mode
+        meta = export.read_metadata(f)
+        assert meta["channels"] == 2 and meta["sample_rate"] == SR and meta["labels"] == labels
+        if mode == "int8":
+            assert "QUANTIZE" in export.tflite_ops(f)
+    # The two channels are not averaged away: swapping them changes the scores of the file as in Keras.
+    swapped = clips[:, :, ::-1].copy()
+    np.testing.assert_allclose(export.run_tflite(str(tmp_path / "stereo_float32.tflite"), swapped)["scores"],
+                               _np(model(swapped)["scores"]), atol=1e-4)
+
+    path = export.to_saved_model(model, str(tmp_path / "sm"), labels=labels, sample_rate=SR)
+    served = tf.saved_model.load(path).signatures["serving_default"]
+    assert served.structured_input_signature[1]["waveform"].shape.as_list() == [None, N, 2]
+    out = served(waveform=tf.constant(clips[:3]))
+    want = model(clips[:3])
+    for key in ("scores", "code", "tags"):
+        np.testing.assert_allclose(out[key].numpy(), _np(want[key]), atol=1e-5, err_msg=key)
+    import json
+
+    info = json.loads(open(f"{path}/assets/audioattn_export.json").read())
+    assert info["channels"] == 2 and info["num_samples"] == N
+
+
+def test_stereo_calibration_from_a_manifest_reads_every_channel(tmp_path):
+    """A manifest's stereo files keep both channels and mono files are repeated (as training reads them)."""
+    import soundfile as sf
+
+    from export.common import representative_waveforms
+
+    stereo = _stereo(batch=1, n=N, seed=2)[0]
+    sf.write(tmp_path / "s.wav", stereo, SR, subtype="FLOAT")
+    sf.write(tmp_path / "m.wav", stereo[:, 0], SR, subtype="FLOAT")
+    (tmp_path / "m.csv").write_text(f"path,labels\n{tmp_path / 's.wav'},a\n{tmp_path / 'm.wav'},b\n")
+    waves = representative_waveforms(str(tmp_path / "m.csv"), num_samples=N - 10, sample_rate=SR, channels=2)
+    assert [w.shape for w in waves] == [(N - 10, 2), (N - 10, 2)]
+    np.testing.assert_allclose(waves[0], stereo[:N - 10], atol=1e-6)
+    np.testing.assert_array_equal(waves[1][:, 0], waves[1][:, 1])
+    with pytest.raises(ValueError, match="samples, 2"):
+        representative_waveforms(np.zeros((3, 100), "float32"), channels=2)
+
+
+def test_mediapipe_refuses_a_stereo_file(stereo_export_model, tmp_path):
+    """Measured (mediapipe 1.2.x): AudioClassifier takes rank <= 2 inputs only, so the stereo file
+    (written with the same metadata, channels=2) runs in LiteRT but not in MediaPipe (docs/export.md)."""
+    pytest.importorskip("mediapipe")
+    export = pytest.importorskip("export")
+    from mediapipe.tasks.python import audio
+    from mediapipe.tasks.python.core.base_options import BaseOptions
+
+    f = export.to_tflite(stereo_export_model, str(tmp_path / "stereo.tflite"), labels=["a", "b", "c"],
+                         sample_rate=SR, num_samples=N)
+    options = audio.AudioClassifierOptions(base_options=BaseOptions(model_asset_path=f))
+    with pytest.raises(Exception, match="1D and 2D"):
+        audio.AudioClassifier.create_from_options(options)

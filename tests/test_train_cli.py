@@ -120,7 +120,21 @@ def test_jung_tagger_then_tag_conditioned_asc(corpora, tmp_path, capsys):
     capsys.readouterr()
     assert main(["predict", "--model", str(asc_run), str(clip)]) == 0
     assert capsys.readouterr().out.startswith(f"{clip}: ")
-    # Export takes a (batch, samples) waveform: a mono run (--channels 1) exports.
+    # The stereo run (the paper's input) exports as it is: (1, samples, 2) float32 and int8 files, calibrated
+    # on the manifest's clips read with 2 channels, and a SavedModel serving (batch, samples, 2).
+    capsys.readouterr()
+    assert main(["export", "--model", str(asc_run), "--tflite", str(tmp_path / "stereo.tflite"),
+                 "--saved-model", str(tmp_path / "stereo_sm")]) == 0, capsys.readouterr().err
+    assert "MediaPipe's AudioClassifier takes rank <= 2" in capsys.readouterr().out
+    assert main(["export", "--model", str(asc_run), "--tflite", str(tmp_path / "stereo_int8.tflite"), "--quantization",
+                 "int8", "--representative", str(corpora["scenes"] / "train.csv")]) == 0, capsys.readouterr().err
+    for name in ("stereo.tflite", "stereo_int8.tflite"):
+        assert list(export.checks.interpreter(str(tmp_path / name)).get_input_details()[0]["shape"])[2:] == [2]
+        assert export.read_metadata(tmp_path / name)["channels"] == 2
+    assert "QUANTIZE" in export.tflite_ops(tmp_path / "stereo_int8.tflite")
+    info = json.loads((tmp_path / "stereo_sm" / "1" / "assets" / "audioattn_export.json").read_text())
+    assert info["channels"] == 2 and info["sample_rate"] == SR
+    # A mono run (--channels 1) exports a (1, samples) file.
     mono_run = tmp_path / "asc_mono"
     assert main(_train_args("jung2020-tag-asc", corpora["scenes"], mono_run, "--epochs", "1", "--batch-size", "4",
                             "--duration", "1.5", "--channels", "1", "--tagger", str(tagger_run / "model.keras"))) == 0
@@ -159,6 +173,21 @@ def test_zhang_evaluates_recordings(corpora, tmp_path, capsys):
     report = json.loads((tmp_path / "eval.json").read_text())
     assert report["level"] == "recording" and report["num_clips"] == 24
     assert report["metrics"]["accuracy"] + report["metrics"]["classification_error"] == pytest.approx(1.0)
+    # A recording at another rate (and stereo) with --resample is read and resampled in windows: the
+    # scores of the whole-file path (decode everything, resample, cut 1 s clips, average).
+    import numpy as np
+    import soundfile as sf
+
+    from keras_audioattn.training import load_run, predict, recording_scores, _read
+
+    wave, _ = sf.read(sorted((corpus / "audio").glob("*.wav"))[0], dtype="float32", always_2d=True)
+    long = np.tile(wave, (4, 2))  # 6 s, 2 channels
+    sf.write(tmp_path / "long_11k.wav", long, 11025, subtype="FLOAT")
+    model, config, names = load_run(str(run))
+    whole = recording_scores(model, [_read(tmp_path / "long_11k.wav", config["data"], True)], config["data"])[0]
+    result = predict(str(run), [str(tmp_path / "long_11k.wav")], top_k=len(names), resample=True)[0]
+    got = dict((name, score) for name, score in result["top"])
+    np.testing.assert_allclose([got[n] for n in names], whole, atol=1e-5)
 
 
 def test_killed_run_resumes_from_last_epoch(corpora, tmp_path):
