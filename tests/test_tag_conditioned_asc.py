@@ -346,17 +346,22 @@ def test_bad_networks(tagger):
 N = 4000
 
 
-@pytest.fixture(scope="module")
-def export_model():
-    keras.utils.set_random_seed(3)
+def _export_model(num_channels, seed):
+    """A small shared-transform model; BatchNorm variances set to 0.5 so that export sees non-trivial statistics."""
+    keras.utils.set_random_seed(seed)
     tagger = small_tagger(num_samples=N)
-    asc = small_asc(num_channels=1, num_samples=N)
+    asc = small_asc(num_channels=num_channels, num_samples=N)
     model = TagConditionedASC(asc, tagger, transform_units=8, **CONFIGS["shared"])
     for m in (asc, tagger):
         for layer in m.layers:
             if isinstance(layer, keras.layers.BatchNormalization):
                 layer.moving_variance.assign(np.full(layer.moving_variance.shape, 0.5, "float32"))
     return model
+
+
+@pytest.fixture(scope="module")
+def export_model():
+    return _export_model(num_channels=1, seed=3)
 
 
 def _clips(n=8, seed=0):
@@ -422,15 +427,7 @@ def test_export_tflite_int8_whole_model(export_model, tmp_path):
 # Stereo (the paper's input, Table 1): exported as it is, (1, samples, 2).
 @pytest.fixture(scope="module")
 def stereo_export_model():
-    keras.utils.set_random_seed(4)
-    tagger = small_tagger(num_samples=N)
-    asc = small_asc(num_channels=2, num_samples=N)
-    model = TagConditionedASC(asc, tagger, transform_units=8, **CONFIGS["shared"])
-    for m in (asc, tagger):
-        for layer in m.layers:
-            if isinstance(layer, keras.layers.BatchNormalization):
-                layer.moving_variance.assign(np.full(layer.moving_variance.shape, 0.5, "float32"))
-    return model
+    return _export_model(num_channels=2, seed=4)
 
 
 def test_export_stereo_tflite_float32_int8_and_saved_model(stereo_export_model, tmp_path):
