@@ -26,6 +26,8 @@ import copy
 import difflib
 import importlib
 
+from keras_audioattn import preset_registry
+
 _SMALL_STFT = {"fft_length": 256, "frame_length": 256, "frame_step": 128}
 
 #: One entry per model module. Keys:
@@ -126,9 +128,16 @@ def _module(family):
     return importlib.import_module(FAMILIES[family]["module"])
 
 
+def _typed():
+    """``{name: Preset}`` of the families registered in :mod:`keras_audioattn.preset_registry`
+    (each paper folder registers its own when ``keras_audioattn.models`` is imported)."""
+    importlib.import_module("keras_audioattn.models")
+    return preset_registry.presets()
+
+
 def _registry():
-    """``{preset name: family}`` over every family's ``PAPER_PRESETS`` (names are unique)."""
-    out = {}
+    """``{preset name: family}`` over the typed registry and every legacy family's ``PAPER_PRESETS``."""
+    out = {name: preset.family for name, preset in _typed().items()}
     for family in FAMILIES:
         for name in getattr(_module(family), "PAPER_PRESETS"):
             if name in out:
@@ -164,6 +173,8 @@ def get_preset(name):
       ValueError: unknown name (the message lists close matches and every name).
     """
     family = preset_family(name)
+    if name in _typed():
+        return _typed()[name].as_dict()
     spec = FAMILIES[family]
     entry = copy.deepcopy(getattr(_module(family), "PAPER_PRESETS")[name])
     entry.update(
@@ -178,6 +189,8 @@ def get_preset(name):
 def model_class(name):
     """The Keras model class that preset ``name`` builds."""
     family = preset_family(name)
+    if name in _typed():
+        return _typed()[name].model_class
     return getattr(_module(family), FAMILIES[family]["model_class"])
 
 
@@ -211,7 +224,8 @@ def describe_presets():
     rows = []
     for name, family in _registry().items():
         entry = get_preset(name)
-        rows.append((name, family, FAMILIES[family]["model_class"], entry["task"],
+        cls = model_class(name)
+        rows.append((name, family, getattr(cls, "__name__", str(cls)), entry["task"],
                      ", ".join(entry["evaluate"]), entry.get("paper", "")))
     return rows
 
