@@ -23,6 +23,7 @@ TensorFlow (tf.data, tf.distribute) is used here, in the training driver; the mo
 backend-agnostic.
 """
 
+from keras_audioattn.data.mixup import mixup_dataset as _mixup  # noqa: F401  (the old private name: bench)
 from keras_audioattn.training.arguments import (
     MAX_DURATION_S,
     MAX_SAMPLE_RATE,
@@ -34,12 +35,15 @@ from keras_audioattn.training.callbacks import _best_saver, check_finite, checkp
 from keras_audioattn.training.datasets import (  # noqa: F401  (private names: used by tests)
     _clip_for_model,
     _lengths,
+    _read,
     _sync_model_config,
     check_sample_rates,
     data_settings,
     make_dataset,
 )
-from keras_audioattn.training.evaluation import (
+from keras_audioattn.training.evaluation import (  # noqa: F401  (private names: used by tests)
+    _read_resampled,
+    _resample_plan,
     METRIC_NAMES,
     STREAM_CLIPS,
     evaluate,
@@ -49,7 +53,8 @@ from keras_audioattn.training.evaluation import (
     streamed_recording_scores,
 )
 from keras_audioattn.training.prediction import predict
-from keras_audioattn.training.run_folder import (
+from keras_audioattn.training.run_folder import (  # noqa: F401  (_prepare_out: used by tests)
+    _prepare_out,
     BACKUP_DIR,
     CLASS_NAMES_FILE,
     CONFIG_FILE,
