@@ -72,5 +72,10 @@ from keras_audioattn.training.run_folder import (  # noqa: F401  (_prepare_out: 
 from keras_audioattn.training.strategy import MIXED_PRECISION, STRATEGIES, dtype_policy, make_strategy, set_determinism
 from keras_audioattn.training.train import _compile, network_config, train  # noqa: F401  (_compile: tests)
 
-__all__ = ["METRIC_NAMES", "STRATEGIES", "check_sample_rates", "data_settings", "dtype_policy", "evaluate",
-           "format_report", "load_run", "make_dataset", "make_strategy", "predict", "set_determinism", "train"]
+__all__ = ["ArgumentError", "BACKUP_DIR", "CLASS_NAMES_FILE", "CONFIG_FILE", "EVALUATION_FILE", "LOG_FILE",
+           "MAX_DURATION_S", "MAX_SAMPLE_RATE", "METRIC_NAMES", "MIXED_PRECISION", "MODEL_FILE", "MissingFileArgument",
+           "STATE_FILE", "STRATEGIES", "STREAM_CLIPS", "TENSORBOARD_DIR", "WORKERS_DIR", "check_finite",
+           "check_numeric_arguments", "check_sample_rates", "checkpoint_callbacks", "data_settings", "dtype_policy",
+           "evaluate", "format_report", "load_keras_model", "load_run", "make_dataset", "make_strategy",
+           "network_config", "predict", "recording_scores", "resolve_model", "score_dataset", "set_determinism",
+           "streamed_recording_scores", "train", "verify_run"]

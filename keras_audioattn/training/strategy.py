@@ -96,6 +96,7 @@ def _multi_worker_log_reduction(active):
         yield
         return
     # Deferred: Keras' TensorFlow trainer module exists under the TensorFlow backend only.
+    import tensorflow as tf
     from keras.src.backend.tensorflow import trainer as tf_trainer
 
     original = tf_trainer.reduce_per_replica
