@@ -43,7 +43,7 @@ RELAUNCHED_ENV = "AUDIOATTN_RELAUNCHED_BACKEND"
 
 def current():
     """The backend of the Keras already imported (importing Keras if needed)."""
-    import keras
+    import keras  # deferred: Keras fixes its backend on import, and relaunch() must be able to choose it first
 
     return keras.backend.backend()
 
@@ -97,7 +97,7 @@ def check_training_options(strategy="default", deterministic=False, backend=None
         raise ValueError(f"--strategy {strategy} needs the TensorFlow backend (tf.distribute strategies); "
                          f"Keras runs on {backend} here: drop --strategy or use --backend tensorflow")
     if deterministic and backend == "torch":
-        import torch
+        import torch  # deferred: an optional backend, installed only by its users
 
         torch.use_deterministic_algorithms(True)
     return backend

@@ -30,6 +30,13 @@ import shutil
 import sys
 import time
 
+import keras
+import numpy as np
+
+from keras_audioattn import cli
+from keras_audioattn.data import load_audio, load_class_names, load_manifest
+from keras_audioattn.data.batching import fit_length
+
 MARKER = ".audioattn-demo"
 # Demo sizes (paper sizes are the presets' defaults).
 FULL = {"num_clips": 320, "duration": 2.0, "teacher_epochs": 15, "epochs": 30, "batch_size": 16,
@@ -44,10 +51,8 @@ def _step(title):
 
 def _command(argv):
     """Runs one ``audioattn`` command in-process, echoing it; a failure ends the demo."""
-    from keras_audioattn.cli import main
-
     print("$ audioattn " + " ".join(argv), flush=True)
-    code = main(argv)
+    code = cli.main(argv)
     if code:
         raise SystemExit(f"demo: 'audioattn {argv[0]}' failed with exit code {code}")
 
@@ -103,12 +108,8 @@ def run(out, small=False, overwrite=False, seed=0):
               "--quantization", "int8", "--representative", train_csv])
 
     _step("6/6 classify a held-out clip: Keras (audioattn predict) and the device runtime (LiteRT)")
-    import keras
-    import numpy as np
+    # Deferred: the LiteRT runtime loads only for this last step (its import is not free).
     from ai_edge_litert.interpreter import Interpreter
-
-    import keras_audioattn  # noqa: F401  (registers the package's Keras objects)
-    from keras_audioattn.data import load_audio, load_class_names, load_manifest
 
     class_names = load_class_names(os.path.join(student_dir, "class_names.txt"))  # the student's outputs
     test = load_manifest(test_csv, class_names=class_names)
@@ -119,7 +120,7 @@ def run(out, small=False, overwrite=False, seed=0):
     (inp,), (outp,) = interpreter.get_input_details(), interpreter.get_output_details()
     num_samples = int(inp["shape"][-1])
     waveform, _ = load_audio(clip, sample_rate=16000)
-    waveform = np.pad(waveform, (0, max(0, num_samples - len(waveform))))[:num_samples]
+    waveform = fit_length(waveform, num_samples)
     interpreter.set_tensor(inp["index"], waveform[None].astype(np.float32))
     interpreter.invoke()
     lite_scores = interpreter.get_tensor(outp["index"])[0]

@@ -343,6 +343,16 @@ def test_distill_teacher_config_checked_before_training(work, capsys, tmp_path, 
     assert "val_micro_auprc" not in out_text and not out.exists()  # no teacher was trained
 
 
+def test_model_flags_take_the_run_folder_or_its_keras_file(work, run, capsys, tmp_path):
+    """Issue 17: every flag that takes a model goes through one resolver (folder or .keras)."""
+    for model in (run, run / "model.keras"):
+        code, out, err = _cli(capsys, ["predict", "--model", model, work["good"]])
+        assert code == 0 and str(work["good"]) in out, err
+    code, _, err = _cli(capsys, ["evaluate", "--model", run / "model.keras", "--data", work["corpus"] / "test.csv",
+                                 "--json", tmp_path / "e.json"])
+    assert code == 0 and (tmp_path / "e.json").exists(), err
+
+
 # ---------------------------------------------------------------------------------------------
 # 7. Export: unsupported cases are clear errors before conversion
 # ---------------------------------------------------------------------------------------------

@@ -144,6 +144,12 @@ def test_distill_cli(tmp_path, capsys):
     student = keras.saving.load_model(out / "student.keras")
     assert type(student) is CNNLSTMStudent and student.lstm_units == 16
     assert (out / "teacher.keras").exists()
+    # One trainer (issue 17): both models trained by training.train, into run folders of --out.
+    student_run = json.loads((out / "student" / "config.json").read_text())
+    assert student_run["completed"] and student_run["preset"] == "chang2020-student-lstm16"
+    assert student_run["training"]["distillation_setup"] == "bce+kd+iusp"
+    assert student_run["training"]["distillation_teacher"] == str(out / "teacher" / "model.keras")
+    assert (out / "student.keras").read_bytes() == (out / "student" / "model.keras").read_bytes()
     # Bad arguments: a clear message and exit status 2, before any training.
     assert main(args[:9] + ["--setup", "bce+fitnet", "--out", str(tmp_path / "x")]) == 2
     assert "--setup must be one of" in capsys.readouterr().err

@@ -188,7 +188,7 @@ def test_keep_last_saves_the_final_epoch(tmp_path, monkeypatch):
         saver.on_epoch_end = on_epoch_end
         return saver
 
-    monkeypatch.setattr(training, "_best_saver", spy)
+    monkeypatch.setattr(training.callbacks, "_best_saver", spy)  # issue 17: the saver lives in training/callbacks.py
     corpus = write_synthetic_corpus("scenes", tmp_path / "scenes", 6, sample_rate=8000, duration=1.0).parent
     assert presets.get_preset("zhang2018-ta")["training"]["keep"] == "last"
     out = tmp_path / "run"

@@ -261,3 +261,29 @@ def test_mixup_batches_are_convex_mixes_and_reproducible(tmp_path):
     epoch.assign(1)
     (x3, _), = list(mixed)
     assert not np.array_equal(x3, x1)
+
+
+def test_one_mixup_one_crop_pad_one_clip_cutter():
+    """Issue 17: one mix-up formula behind the NumPy and tf.data paths; one crop/pad; the clips
+    of the recording-level scorer are those of ``split_into_clips`` (Zhang et al. 2018, §3.1)."""
+    from keras_audioattn.data.batching import clip_starts, fit_length
+    from keras_audioattn.data.mixup import mixup_batch
+    from keras_audioattn.models.attention_lstm_classifier import split_into_clips
+    from keras_audioattn.training.evaluation import _clips
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(6, 5, 2)).astype(np.float32), np.eye(3, dtype=np.float32)[[0, 1, 2, 0, 1, 2]]
+    x2, y2 = mixup_batch(x, y, alpha=0.2, rng=np.random.default_rng(1))
+    draw = np.random.default_rng(1)
+    lam, perm = draw.beta(0.2, 0.2, size=6).astype(np.float32), draw.permutation(6)
+    np.testing.assert_allclose(x2, lam[:, None, None] * x + (1 - lam[:, None, None]) * x[perm], rtol=1e-6)
+    np.testing.assert_allclose(y2, lam[:, None] * y + (1 - lam[:, None]) * y[perm], rtol=1e-6)
+    np.testing.assert_allclose(y2.sum(axis=1), 1.0, atol=1e-6)
+    assert fit_length(np.arange(5.0), 3).tolist() == [0.0, 1.0, 2.0]
+    assert fit_length(np.arange(5.0), 3, crop="center").tolist() == [1.0, 2.0, 3.0]
+    assert fit_length(np.ones((2, 2)), 4).tolist() == [[1, 1], [1, 1], [0, 0], [0, 0]]
+    assert clip_starts(25, 10, 5) == [0, 5, 10, 15] and clip_starts(22, 10, 5) == [0, 5, 10, 12]
+    assert clip_starts(7, 10, 5) == [0]
+    for n in (3, 10, 22, 25, 31):
+        wave = rng.normal(size=n).astype(np.float32)
+        np.testing.assert_array_equal(_clips(wave, 10, 5), split_into_clips(wave, 10, 5))

@@ -13,6 +13,54 @@ from __future__ import annotations
 
 import numpy as np
 
+#: Where :func:`fit_length` cuts a clip longer than the target: its first samples, or its middle.
+CROPS = ("start", "center")
+
+
+def fit_length(waveform, num_samples, crop="start"):
+    """The one crop / zero-pad of the package: axis 0 (time) of a clip to ``num_samples``.
+
+    Args:
+      waveform: ``(samples,)`` or ``(samples, channels)`` array.
+      num_samples: target length.
+      crop: ``"start"`` keeps the first ``num_samples`` samples of a longer clip, ``"center"``
+        the middle ones. A shorter clip is zero-padded at its end.
+    Returns:
+      ``(num_samples,)`` or ``(num_samples, channels)``, the input's dtype.
+
+    Example::
+
+        fit_length(np.ones(5), 3).shape == (3,); fit_length(np.ones((2, 2)), 4)[2:].sum() == 0
+    """
+    n, num_samples = waveform.shape[0], int(num_samples)
+    if n > num_samples:
+        start = 0 if crop == "start" else (n - num_samples) // 2
+        return waveform[start:start + num_samples]
+    if n < num_samples:
+        return np.pad(waveform, [(0, num_samples - n)] + [(0, 0)] * (waveform.ndim - 1))
+    return waveform
+
+
+def clip_starts(num_samples, clip_samples, hop_samples):
+    """Start samples of the clips a recording of ``num_samples`` is cut into (Zhang et al. 2018, §3.1).
+
+    Clips start at ``0, hop, 2 hop, ...`` while they fit; when samples remain after the last of
+    them, one more clip is aligned with the end of the recording, so every sample is covered. A
+    recording no longer than one clip gives one clip at 0 (zero-padded by :func:`fit_length`).
+
+    Example::
+
+        clip_starts(25, 10, 5) == [0, 5, 10, 15]; clip_starts(22, 10, 5) == [0, 5, 10, 12]
+    """
+    if clip_samples <= 0 or hop_samples <= 0:
+        raise ValueError(f"clip_samples and hop_samples must be positive, got {clip_samples}, {hop_samples}")
+    if num_samples <= clip_samples:
+        return [0]
+    starts = list(range(0, num_samples - clip_samples + 1, hop_samples))
+    if starts[-1] + clip_samples < num_samples:
+        starts.append(num_samples - clip_samples)
+    return starts
+
 
 def pad_waveforms(waveforms, max_samples=None, dtype="float32"):
     """Zero-pads a list of 1-D waveforms to a common length.
@@ -34,13 +82,10 @@ def pad_waveforms(waveforms, max_samples=None, dtype="float32"):
         if w.ndim != 1:
             raise ValueError(f"pad_waveforms: waveform {i} has shape {w.shape}, expected 1-D (samples,)")
         if max_samples is not None:
-            w = w[: int(max_samples)]
+            w = fit_length(w, min(len(w), int(max_samples)))
         clips.append(w)
     lengths = np.array([len(w) for w in clips], dtype="int32")
-    out = np.zeros((len(clips), int(lengths.max())), dtype=dtype)
-    for i, w in enumerate(clips):
-        out[i, : len(w)] = w
-    return out, lengths
+    return np.stack([fit_length(w, int(lengths.max())) for w in clips]).astype(dtype, copy=False), lengths
 
 
 def _split_element(element):

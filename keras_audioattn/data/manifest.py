@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_audioattn.data.audio import SUPPORTED_EXTENSIONS, AudioFileError, load_audio
+from keras_audioattn.data.batching import fit_length as _fit_length  # the one crop / pad
 
 STRONG_COLUMNS = ("onset", "offset", "event_label")
 CLASS_NAMES_FILE = "class_names.txt"  # picked up by load_manifest from the manifest's folder
@@ -344,17 +345,6 @@ LAST_DECODE_ERROR = None
 def _record_decode_error(message):
     global LAST_DECODE_ERROR
     LAST_DECODE_ERROR = message
-
-
-def _fit_length(waveform, num_samples, crop):
-    """Crop or zero-pad axis 0 (time) of a ``(samples,)`` or ``(samples, channels)`` array."""
-    n = waveform.shape[0]
-    if n > num_samples:
-        start = 0 if crop == "start" else (n - num_samples) // 2
-        return waveform[start:start + num_samples]
-    if n < num_samples:
-        return np.pad(waveform, [(0, num_samples - n)] + [(0, 0)] * (waveform.ndim - 1))
-    return waveform
 
 
 def _to_channels(waveform, channels, where):

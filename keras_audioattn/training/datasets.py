@@ -1,0 +1,190 @@
+"""Data of the training driver: a preset's data settings, the tf.data pipeline, one file as model input.
+
+Crop / pad is :func:`keras_audioattn.data.batching.fit_length` everywhere (manifest decoding,
+inference here); mix-up is :mod:`keras_audioattn.data.mixup`. TensorFlow (tf.data) is the data
+pipeline on every Keras backend; the models stay backend-agnostic.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+
+from keras_audioattn.data import crop_to_seconds, dataset_from_manifest, load_audio, truncate_to_shortest
+from keras_audioattn.data.audio import AudioFileError, audio_info
+from keras_audioattn.data.batching import fit_length
+from keras_audioattn.data.manifest import _to_channels
+from keras_audioattn.data.mixup import mixup_dataset
+from keras_audioattn.training.arguments import ArgumentError
+
+
+
+def data_settings(entry, sample_rate=None, duration=None, channels=None):
+    """The data section of a preset with ``sample_rate`` / ``duration`` / ``channels`` overrides."""
+    data = dict(entry["data"])
+    if sample_rate is not None:
+        data["sample_rate"] = int(sample_rate)
+    if duration is not None:
+        data["duration"] = float(duration)
+    if channels is not None:
+        if isinstance(channels, bool) or int(channels) != channels or channels < 1:
+            raise ArgumentError("channels", f"must be a positive integer, got {channels!r}")
+        data["channels"] = int(channels)
+    data.setdefault("multi_label", entry["task"] != "single_label")
+    return data
+
+
+def _sync_model_config(cls, config, data):
+    """Makes the model's input agree with the data: sample rate and clip length."""
+    params = inspect.signature(cls).parameters  # a class or a builder function
+    if "sample_rate" in params:
+        config["sample_rate"] = int(data["sample_rate"])
+    if "clip_duration" in params and data.get("duration") is not None:
+        config["clip_duration"] = float(data["duration"])
+    if "num_channels" in params:
+        config["num_channels"] = _channels(data)
+    return config
+
+
+def _channels(data):
+    """Channels the model hears: the data section's ``channels`` (Jung 2020: stereo), else mono."""
+    return int(data.get("channels") or 1)
+
+
+def check_sample_rates(manifest, sample_rate, resample=False, what="data"):
+    """Raises ValueError when files of ``manifest`` are not at ``sample_rate`` (unless ``resample``)."""
+
+    if resample:
+        return
+    wrong = {}
+    for i, path in enumerate(manifest.paths):
+        try:
+            _, rate, _ = audio_info(path)
+        except AudioFileError as error:
+            raise ValueError(f"{manifest.where(i)}: {error}") from None
+        if int(rate) != int(sample_rate):
+            wrong.setdefault(int(rate), []).append(i)
+    if wrong:
+        rate, indices = next(iter(wrong.items()))
+        raise ValueError(
+            f"sample-rate mismatch: {sum(len(v) for v in wrong.values())} of {len(manifest)} files of the {what} "
+            f"are not at {sample_rate} Hz, the rate this preset/model expects (e.g. {manifest.where(indices[0])} "
+            f"is at {rate} Hz). Pass --resample (resample=True) to resample them while reading, or "
+            f"--sample-rate {rate} (sample_rate={rate}) to build the model for the data's rate.")
+
+
+def make_dataset(manifest, class_names, data, task, batch_size, shuffle=False, seed=0, epoch=None,
+                 drop_remainder=False, mixup_alpha=None):
+    """The tf.data pipeline of a family, from a manifest.
+
+    ``epoch``: an int64 ``tf.Variable`` set to the epoch number at the start of each epoch; with
+    ``shuffle`` the order is then keyed by ``(seed, epoch)`` (see ``dataset_from_manifest``'s
+    ``shuffle_epoch``), so that runs under different strategies, and resumed runs, see the
+    same batches. ``drop_remainder``: drop a last, smaller batch (used with several replicas,
+    where Keras would weight a partial batch differently from one device).
+
+    * ``data["clip_overlap"]`` set (Zhang 2018): each recording is cut into ``duration`` s clips
+      with that overlap (§3.1) and the clips are batched (recording length any).
+    * ``data["duration"] is None`` (Lu 2020): variable-length clips, zero-padded per batch with
+      their lengths (``((waveform, lengths), target)``), cropped to ``max_seconds``;
+      ``batching="truncate"`` cuts every training batch (``shuffle=True``) to its shortest clip
+      (the paper's §4 batching; the ``lu2020-*`` presets' data section sets it).
+    * otherwise: every clip cropped / zero-padded to ``duration`` s; ``mixup_alpha`` (Jung 2020's
+      recipe) mixes the clips of each batch (:func:`keras_audioattn.data.mixup.mixup_dataset`).
+    """
+    import tensorflow as tf  # deferred: TensorFlow only once a pipeline is built
+
+    sr = int(data["sample_rate"])
+    common = dict(class_names=class_names, sample_rate=sr, multi_label=bool(data["multi_label"]),
+                  shuffle=shuffle, seed=seed, shuffle_epoch=epoch if shuffle else None,
+                  channels=_channels(data) if _channels(data) > 1 else None)
+    if data.get("clip_overlap") is not None and data.get("duration"):
+        clip = int(round(sr * float(data["duration"])))
+        hop = max(1, int(round(clip * (1.0 - float(data["clip_overlap"])))))
+        ds = dataset_from_manifest(manifest, duration=None, batch_size=None, **common)
+
+        def expand(waveform, target):
+            waveform = tf.pad(waveform, [[0, tf.maximum(clip - tf.shape(waveform)[0], 0)]])
+            frames = tf.signal.frame(waveform, clip, hop)
+            targets = tf.repeat(target[None, :], tf.shape(frames)[0], axis=0)
+            return tf.data.Dataset.from_tensor_slices((frames, targets))
+
+        ds = ds.flat_map(expand)
+        # Known cardinality (from the file headers): Keras then knows the epoch's length.
+        total = sum(max(1, 1 + (max(n, clip) - clip) // hop) for n in _lengths(manifest, sr))
+        ds = ds.apply(tf.data.experimental.assert_cardinality(total))
+        if shuffle and epoch is not None:
+            # Clip-level shuffle in windows of 2048 clips, stateless (keyed by seed, epoch, window).
+            def mix(window_index, clips):
+                frames, targets = clips
+                key = tf.stack([tf.constant(int(seed), tf.int64),
+                                tf.cast(epoch, tf.int64) * 1_000_003 + window_index])
+                order = tf.random.experimental.stateless_shuffle(tf.range(tf.shape(frames)[0]), seed=key)
+                return tf.data.Dataset.from_tensor_slices((tf.gather(frames, order), tf.gather(targets, order)))
+
+            ds = ds.batch(2048).enumerate().flat_map(mix)
+            ds = ds.apply(tf.data.experimental.assert_cardinality(total))
+        elif shuffle:
+            ds = ds.shuffle(2048, seed=seed, reshuffle_each_iteration=True)
+        return ds.batch(int(batch_size), drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+    if data.get("duration") is None:
+        ds = dataset_from_manifest(manifest, duration=None, batch_size=int(batch_size), pad_to_batch=True,
+                                   return_lengths=True, drop_remainder=drop_remainder,
+                                   max_seconds=data.get("max_seconds"), **common)
+        if data.get("max_seconds"):
+            ds = crop_to_seconds(ds, data["max_seconds"], sr)
+        if data.get("batching") == "truncate" and shuffle:
+            # Training batches only: validation / evaluation score every clip whole (padded + lengths).
+            ds = truncate_to_shortest(ds)
+        return ds
+    ds = dataset_from_manifest(manifest, duration=float(data["duration"]), batch_size=int(batch_size),
+                               drop_remainder=drop_remainder, **common)
+    return mixup_dataset(ds, mixup_alpha, seed, epoch) if mixup_alpha else ds
+
+
+def _lengths(manifest, sample_rate):
+    """Lengths in samples at ``sample_rate`` of a manifest's files (from their headers)."""
+
+    out = []
+    for path in manifest.paths:
+        frames, rate, _ = audio_info(path)
+        out.append(-(-frames * int(sample_rate) // int(rate)))
+    return out
+
+
+def _clip_for_model(waveform, data):
+    """One decoded file as the model's input batch (inference)."""
+    waveform = np.asarray(waveform, np.float32)
+    if data.get("duration") is None:
+        if data.get("max_seconds"):
+            limit = int(round(data["max_seconds"] * data["sample_rate"]))
+            waveform = fit_length(waveform, min(limit, waveform.shape[0]))
+        return [waveform[None, :], np.array([waveform.shape[0]], np.int32)]
+    n = int(round(float(data["duration"]) * int(data["sample_rate"])))
+    return fit_length(waveform, n)[None, :]  # (1, samples) or (1, samples, channels)
+
+
+def _read(path, data, resample, seconds=None):
+    channels = _channels(data)
+    waveform, rate = load_audio(path, sample_rate=int(data["sample_rate"]) if resample else None, mono=channels == 1,
+                                duration=seconds)
+    if int(rate) != int(data["sample_rate"]):
+        raise ValueError(f"{path}: sample-rate mismatch: the file is at {rate} Hz, the model expects "
+                         f"{data['sample_rate']} Hz (pass --resample to resample it)")
+    return waveform if channels == 1 else _to_channels(waveform, channels, str(path))
+
+
+def _seconds_needed(data):
+    """Seconds of a file the model's input uses (None: all of it): the clip of fixed-duration
+    presets, ``max_seconds`` of CAB-CNN-Ts. Only that much is decoded."""
+    if data.get("clip_overlap") is not None:
+        return None
+    if data.get("duration") is not None:
+        return float(data["duration"]) + 0.05  # margin for the resampler's edge
+    if data.get("max_seconds"):
+        return float(data["max_seconds"]) + 0.05
+    return None
+
+
+__all__ = ["check_sample_rates", "data_settings", "make_dataset"]
