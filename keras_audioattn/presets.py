@@ -45,16 +45,6 @@ _SMALL_STFT = {"fft_length": 256, "frame_length": 256, "frame_step": 128}
 #:   small: tiny configuration for tests / demo (``build_model(..., small=True)``).
 #:   frame_step_key: where the front-end hop lives in the model config (SED event times).
 FAMILIES = {
-    "zhang2018": {
-        "module": "keras_audioattn.models.attention_lstm_classifier",
-        "model_class": "AttentionLSTMClassifier",
-        "task": "single_label",
-        "evaluate": ("accuracy", "classification_error"),
-        "monitor": ("val_accuracy", "max"),
-        "train_overrides": {},
-        "small": {"units": 8, "attention_size": 4, "num_clusters": 4, "hidden_units": [8],
-                  "num_mel_bins": 16, "front_end": dict(_SMALL_STFT)},
-    },
     "lu2020": {
         "module": "keras_audioattn.models.cab_cnn",
         "model_class": "CABCNN",

@@ -1,5 +1,5 @@
 """Models of keras_audioattn: one module per paper model, paper configuration as defaults."""
-from keras_audioattn.models.attention_lstm_classifier import (  # noqa: E402,F401
+from keras_audioattn.models.zhang2018 import (  # noqa: E402,F401
     AttentionLSTMClassifier,
     predict_recording,
 )
