@@ -45,16 +45,6 @@ _SMALL_STFT = {"fft_length": 256, "frame_length": 256, "frame_step": 128}
 #:   small: tiny configuration for tests / demo (``build_model(..., small=True)``).
 #:   frame_step_key: where the front-end hop lives in the model config (SED event times).
 FAMILIES = {
-    "lu2020": {
-        "module": "keras_audioattn.models.cab_cnn",
-        "model_class": "CABCNN",
-        "task": "single_label",
-        "evaluate": ("accuracy", "unweighted_recall", "macro_f1", "confusion_matrix"),
-        "monitor": ("val_loss", "min"),  # the recipe's early_stopping_monitor
-        "train_overrides": {"length_input": True},
-        "small": {"conv_filters": [4, 4, 4, 8], "num_classifiers": 4, "classifier_units": [4],
-                  "attention_units": [8]},
-    },
     "deshmukh2020": {
         "module": "keras_audioattn.models.two_step_attention_sed",
         "model_class": "TwoStepAttentionSED",

@@ -27,8 +27,10 @@ import math
 import keras
 from keras import ops
 
-from keras_audioattn.models.lu2020.classifier_attention_layer import ClassifierAttentionBlock
+from keras_audioattn import validation
 from keras_audioattn.layers.front_ends import IntervalMaxPooling
+from keras_audioattn.models.base import AudioModel
+from keras_audioattn.models.lu2020.classifier_attention_layer import ClassifierAttentionBlock
 
 DEFAULT_PARAMETER_COUNT = 134_112  # CABCNN(num_classes=3).count_params()
 
@@ -113,20 +115,15 @@ def _pool_pads(pool_size, stride):
     return left, pool_size - 1 - left
 
 
-def _check_tuple(value, name, n, kind=int, low=1):
-    value = tuple(value) if isinstance(value, (list, tuple)) else None
-    if value is None or len(value) != n:
-        raise ValueError(f"CABCNN: {name} must be a sequence of {n} values, got {value!r}")
-    for v in value:
-        if kind is int and (not isinstance(v, int) or isinstance(v, bool) or v < low):
-            raise ValueError(f"CABCNN: {name} must hold positive integers, got {value!r}")
-        if kind is float and not (isinstance(v, (int, float)) and 0.0 <= v < 1.0):
-            raise ValueError(f"CABCNN: {name} must hold rates in [0, 1), got {value!r}")
-    return value
+def _rates(value, name, n):
+    """``n`` dropout rates in ``[0, 1)``."""
+    if not isinstance(value, (list, tuple)) or len(value) != n:
+        raise ValueError(f"CABCNN: `{name}` must be a list of {n} rates in [0, 1), got {value!r}.")
+    return tuple(validation.probability(v, name, "CABCNN") for v in value)
 
 
 @keras.saving.register_keras_serializable(package="keras_audioattn")
-class CABCNN(keras.Model):
+class CABCNN(AudioModel):
     """CAB-CNN (Lu et al. 2020): raw waveform -> interval max -> Conv1D stack -> BN -> ACB -> average.
 
     Inputs: ``waveform`` float32 ``(batch, samples)`` at ``sample_rate``; with
@@ -146,12 +143,13 @@ class CABCNN(keras.Model):
     Example::
 
         model = CABCNN(num_classes=5, max_seconds=5)
+        model = CABCNN.from_preset("lu2020-cab-cnn-5s", num_classes=5)   # the same, Table 4's CAB-CNN-5s
         model.compile("adam", "categorical_crossentropy", metrics=["accuracy"])
         model.fit(waveforms, one_hot, batch_size=128, epochs=40)    # (n, samples) float32
         model.fit(padded_dataset(clips, one_hot))                   # ((waveform, lengths), y)
         scores = model.predict(waveforms)
 
-    Output: ``scores`` ``(batch, num_classes)``, the unweighted mean over valid steps of the ACB
+    Output: ``scores`` ``(batch, num_classes)`` (the output layer was ``"average"`` before), the unweighted mean over valid steps of the ACB
     outputs ``c_t``; these are probabilities already (an average of softmax mixtures), so
     train with ``categorical_crossentropy(from_logits=False)``. ``include_top=False`` outputs
     the batch-normalised representation ``a`` ``(batch, steps, 128)`` instead (padded steps 0).
@@ -162,8 +160,9 @@ class CABCNN(keras.Model):
       sample_rate: input sample rate in Hz (paper: 16 kHz UT-Podcast).
       target_rate: interval-max rate (paper: 4000 sub-intervals per second).
       max_seconds: use at most the first ``max_seconds`` of each clip (paper: 5, 10, 30, 60;
-        None = all).
-      num_samples: fixed input length, or None (default) for any length.
+        None = all). Not an input length: the input stays ``num_samples`` long (any length by
+        default) and the graph keeps its first ``max_seconds`` (§4 "CAB-CNN-Ts").
+      num_samples: fixed input length in samples, or None (default) for any length.
       conv_filters / conv_kernel_sizes / pool_sizes / pool_strides / dropout_rates: Table 2
         (dropout after each of the first three poolings; the fourth rate defaults to 0).
       num_classifiers, classifier_units, attention_units: the ACB of §4 (40, (8, 4), (160, 80)).
@@ -180,27 +179,26 @@ class CABCNN(keras.Model):
     Parameters of the default model (3 classes): 134 112 (see module docstring).
     """
 
+    deprecated_outputs = {"average": "scores"}
+
     def __init__(self, num_classes, sample_rate=16000, target_rate=4000, max_seconds=None, num_samples=None,
                  conv_filters=(16, 32, 32, 128), conv_kernel_sizes=(4, 4, 10, 10), pool_sizes=(4, 4, 10, 10),
                  pool_strides=(2, 2, 5, 5), dropout_rates=(0.15, 0.15, 0.1, 0.0), num_classifiers=40,
                  classifier_units=(8, 4), attention_units=(160, 80), length_input=True, include_top=True,
                  name="cab_cnn", **kwargs):
-        if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
-            raise ValueError(f"CABCNN: num_classes must be a positive integer, got {num_classes!r}")
-        if not isinstance(sample_rate, int) or isinstance(sample_rate, bool) or sample_rate < 1:
-            raise ValueError(f"CABCNN: sample_rate must be a positive integer, got {sample_rate!r}")
-        if max_seconds is not None and not (isinstance(max_seconds, (int, float)) and max_seconds > 0):
-            raise ValueError(f"CABCNN: max_seconds must be a positive number or None, got {max_seconds!r}")
-        if num_samples is not None and (not isinstance(num_samples, int) or num_samples < 1):
-            raise ValueError(f"CABCNN: num_samples must be a positive integer or None, got {num_samples!r}")
-        n = len(conv_filters) if isinstance(conv_filters, (list, tuple)) else -1
-        if n < 1:
-            raise ValueError(f"CABCNN: conv_filters must be a non-empty sequence, got {conv_filters!r}")
-        conv_filters = _check_tuple(conv_filters, "conv_filters", n)
-        conv_kernel_sizes = _check_tuple(conv_kernel_sizes, "conv_kernel_sizes", n)
-        pool_sizes = _check_tuple(pool_sizes, "pool_sizes", n)
-        pool_strides = _check_tuple(pool_strides, "pool_strides", n)
-        dropout_rates = _check_tuple(dropout_rates, "dropout_rates", n, kind=float)
+        owner = "CABCNN"
+        num_classes = validation.positive_int(num_classes, "num_classes", owner)
+        sample_rate = validation.positive_int(sample_rate, "sample_rate", owner)
+        target_rate = validation.positive_int(target_rate, "target_rate", owner)
+        max_seconds = validation.optional(validation.positive_number, max_seconds, "max_seconds", owner)
+        num_samples = validation.optional(validation.positive_int, num_samples, "num_samples", owner)
+        conv_filters = validation.int_sequence(conv_filters, "conv_filters", owner)
+        n = len(conv_filters)
+        conv_kernel_sizes = validation.int_sequence(conv_kernel_sizes, "conv_kernel_sizes", owner, length=n)
+        pool_sizes = validation.int_sequence(pool_sizes, "pool_sizes", owner, length=n)
+        pool_strides = validation.int_sequence(pool_strides, "pool_strides", owner, length=n)
+        dropout_rates = _rates(dropout_rates, "dropout_rates", n)
+        num_classifiers = validation.positive_int(num_classifiers, "num_classifiers", owner)
         max_samples = None if max_seconds is None else max(1, int(round(max_seconds * sample_rate)))
 
         waveform = keras.Input(shape=(num_samples,), dtype="float32", name="waveform")
@@ -248,7 +246,7 @@ class CABCNN(keras.Model):
                                        return_attention=True, dtype="float32",  # softmaxes in float32
                                        name="classifier_attention")
         c, alpha = acb(x, mask=mask)
-        average = ValidStepAverage(dtype="float32", name="average")
+        average = ValidStepAverage(dtype="float32", name="scores")  # weightless: the output's name
         scores = average([c, lengths] if lengths is not None else c)
         outputs = scores if include_top else x
         super().__init__(inputs=inputs if len(inputs) > 1 else waveform, outputs=outputs, name=name, **kwargs)
@@ -311,87 +309,5 @@ class CABCNN(keras.Model):
         clone.set_weights(self.get_weights())
         return clone
 
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "num_classes": self.num_classes,
-            "sample_rate": self.sample_rate,
-            "target_rate": self.target_rate,
-            "max_seconds": self.max_seconds,
-            "num_samples": self.num_samples,
-            "conv_filters": list(self.conv_filters),
-            "conv_kernel_sizes": list(self.conv_kernel_sizes),
-            "pool_sizes": list(self.pool_sizes),
-            "pool_strides": list(self.pool_strides),
-            "dropout_rates": list(self.dropout_rates),
-            "num_classifiers": self.num_classifiers,
-            "classifier_units": list(self.classifier_units),
-            "attention_units": list(self.attention_units),
-            "length_input": self.length_input,
-            "include_top": self.include_top,
-        }
 
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    @classmethod
-    def from_preset(cls, preset="lu2020-cab-cnn-30s", **overrides):
-        """Builds the model of one of :data:`PAPER_PRESETS` (keyword overrides win)."""
-        if preset not in PAPER_PRESETS:
-            raise ValueError(f"CABCNN: unknown preset {preset!r}; choose from {sorted(PAPER_PRESETS)}")
-        return cls(**{**PAPER_PRESETS[preset]["model"], **overrides})
-
-
-_TRAINING = {
-    "optimizer": "adam",
-    "learning_rate": 1e-3,  # not given in the paper: the Keras Adam default
-    "batch_size": 128,
-    "epochs": 1000,  # not given: early stopping ends training
-    "loss": "categorical_crossentropy",
-    "early_stopping_patience": 15,
-    "early_stopping_monitor": "val_loss",
-    "metrics": ["accuracy"],
-}
-
-PAPER_PRESETS = {
-    f"lu2020-cab-cnn-{t}s": {
-        "model": {"num_classes": 3, "sample_rate": 16000, "max_seconds": t},
-        "training": dict(_TRAINING),
-        # §4: "we truncate the sizes of the batch inputs just equal to the shortest one of that
-        # batch" -> batching "truncate" (training batches; "pad" = zero-padding + lengths).
-        "data": {"sample_rate": 16000, "duration": None, "max_seconds": t, "multi_label": False,
-                 "batching": "truncate"},
-        "paper": f"Lu et al. 2020, Table 2 (layers), §4 (training), Table 4 (CAB-CNN-{t}s)",
-    }
-    for t in (5, 10, 30, 60)
-}
-
-
-def cab_cnn_training_recipe(learning_rate=None, patience=None, batch_size=None, epochs=None,
-                            restore_best_weights=True):
-    """The §4 training recipe as ``{"compile": {...}, "fit": {...}}`` keyword dicts.
-
-    Categorical cross-entropy on the averaged probabilities, Adam (learning rate not given in
-    the paper: Keras' default 1e-3), batch 128, early stopping with patience 15 on the
-    validation loss (the paper does not say which quantity it watched; ``restore_best_weights``
-    is our choice). Use as ``model.compile(**r["compile"]); model.fit(train, validation_data=val,
-    **r["fit"])`` (``batch_size`` only applies to array inputs; tf.data batches itself).
-    """
-    t = _TRAINING
-    return {
-        "compile": {
-            "optimizer": keras.optimizers.Adam(t["learning_rate"] if learning_rate is None else learning_rate),
-            "loss": keras.losses.CategoricalCrossentropy(from_logits=False),
-            "metrics": list(t["metrics"]),
-        },
-        "fit": {
-            "batch_size": t["batch_size"] if batch_size is None else batch_size,
-            "epochs": t["epochs"] if epochs is None else epochs,
-            "callbacks": [keras.callbacks.EarlyStopping(
-                monitor=t["early_stopping_monitor"],
-                patience=t["early_stopping_patience"] if patience is None else patience,
-                restore_best_weights=restore_best_weights)],
-        },
-    }
+__all__ = ["CABCNN", "DEFAULT_PARAMETER_COUNT", "LengthMask", "ValidStepAverage"]
