@@ -45,18 +45,6 @@ _SMALL_STFT = {"fft_length": 256, "frame_length": 256, "frame_step": 128}
 #:   small: tiny configuration for tests / demo (``build_model(..., small=True)``).
 #:   frame_step_key: where the front-end hop lives in the model config (SED event times).
 FAMILIES = {
-    "deshmukh2020": {
-        "module": "keras_audioattn.models.two_step_attention_sed",
-        "model_class": "TwoStepAttentionSED",
-        "task": "sed",
-        "evaluate": ("average_precision_micro", "average_precision_macro", "roc_auc_macro"),
-        "monitor": ("val_loss", "min"),
-        "train_overrides": {"input": "waveform"},
-        # Tiny clips have fewer frames than the paper's dense step 2 (311): the small configuration
-        # uses the any-length step 2 (pooling_config {} = each pooling's defaults).
-        "small": {"encoder_filters": [4, 8], "num_frames": None, "pooling_config": {},
-                  "front_end_config": {**_SMALL_STFT, "num_mel_bins": 16, "fmax": 4000.0}},
-    },
     "chang2020-teacher": {
         "module": "keras_audioattn.models.vggish_teacher",
         "model_class": "VGGishTeacher",

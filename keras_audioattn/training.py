@@ -995,7 +995,7 @@ def _scores(model, inputs):
         inputs = list(inputs)
     out = model.predict_on_batch(inputs)
     if isinstance(out, dict):
-        return np.asarray(out["clip"]), np.asarray(out["frame"])
+        return np.asarray(out["scores"]), np.asarray(out["frame_scores"])
     return np.asarray(out), None
 
 

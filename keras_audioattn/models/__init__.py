@@ -3,7 +3,7 @@ from keras_audioattn.models.zhang2018 import (  # noqa: E402,F401
     AttentionLSTMClassifier,
     predict_recording,
 )
-from keras_audioattn.models.two_step_attention_sed import (  # noqa: E402,F401
+from keras_audioattn.models.deshmukh2020 import (  # noqa: E402,F401
     FeatureStandardization,
     TwoStepAttentionSED,
 )

@@ -11,78 +11,26 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from keras_audioattn.models.deshmukh2020.attention_pooling_layer import POOLING_LAYERS, get_pooling
+from keras_audioattn import validation
 from keras_audioattn.layers.front_ends import FRONT_END_PRESETS, LogMelSpectrogram
+from keras_audioattn.models.base import AudioModel
+from keras_audioattn.models.deshmukh2020.attention_pooling_layer import POOLING_LAYERS, get_pooling
+from keras_audioattn.models.deshmukh2020.feature_standardization_layer import FeatureStandardization
 
-__all__ = ["PAPER_PRESETS", "FeatureStandardization", "TwoStepAttentionSED"]
+__all__ = ["FRONT_END_PRESETS", "FeatureStandardization", "POOLING_LAYERS", "TwoStepAttentionSED"]
 
+_OWNER = "TwoStepAttentionSED"
 _NORMALIZATIONS = ("dataset", "per_clip", None)
 _DECODER_ACTIVATIONS = ("linear", "relu")
 _INPUTS = ("log_mel", "waveform")
 _LOSS_ON = ("auto", "probability", "logit")
+
+
+def _include_front_end(value, arguments):
+    """The deprecated ``input="log_mel" | "waveform"`` as ``include_front_end``."""
+    return validation.one_of(value, "input", _INPUTS, _OWNER) == "waveform"
 # PyTorch BatchNorm2d defaults (momentum 0.1 = Keras 0.9, eps 1e-5), as in the authors' code.
 _BN = dict(momentum=0.9, epsilon=1e-5)
-
-
-@keras.saving.register_keras_serializable(package="keras_audioattn")
-class FeatureStandardization(keras.layers.Layer):
-    """Z-scores a log-mel ``(batch, time, mel)`` per mel bin; same shape out.
-
-    ``mode="dataset"``: ``(x - mean) / std`` with per-bin statistics held as non-trainable
-    weights (saved with the model), set from training data by :meth:`adapt` -- the authors'
-    scaler, fitted on the training folds. Before ``adapt`` the statistics are 0 and 1 (identity).
-    ``mode="per_clip"``: each clip is standardised with its own per-bin mean and std over time
-    (no statistics to fit; useful when the level of the recordings varies).
-    """
-
-    def __init__(self, mode="dataset", epsilon=1e-6, **kwargs):
-        kwargs.setdefault("dtype", "float32")
-        super().__init__(**kwargs)
-        if mode not in ("dataset", "per_clip"):
-            raise ValueError(f"FeatureStandardization: mode must be 'dataset' or 'per_clip', got {mode!r}")
-        self.mode = mode
-        self.epsilon = float(epsilon)
-
-    def build(self, input_shape):
-        if len(input_shape) != 3 or input_shape[-1] is None:
-            raise ValueError(f"FeatureStandardization expects (batch, time, mel) with a known mel axis; "
-                             f"got {tuple(input_shape)}")
-        if self.mode == "dataset":
-            self.mean = self.add_weight(name="mean", shape=(input_shape[-1],), initializer="zeros",
-                                        trainable=False)
-            self.std = self.add_weight(name="std", shape=(input_shape[-1],), initializer="ones",
-                                       trainable=False)
-        self.built = True
-
-    def adapt(self, data):
-        """Sets the per-bin mean/std from ``data`` ``(examples, time, mel)`` (a NumPy array or a
-        list of ``(time, mel)`` arrays of any lengths)."""
-        if self.mode != "dataset":
-            raise ValueError("FeatureStandardization.adapt applies to mode='dataset' only")
-        frames = np.concatenate([np.asarray(d, np.float64).reshape(-1, np.shape(d)[-1]) for d in data], axis=0)
-        if not self.built:
-            self.build((None, None, frames.shape[-1]))
-        if frames.shape[-1] != self.mean.shape[0]:
-            raise ValueError(f"FeatureStandardization.adapt: data has {frames.shape[-1]} mel bins, "
-                             f"the layer {self.mean.shape[0]}")
-        self.mean.assign(frames.mean(axis=0).astype("float32"))
-        self.std.assign(np.maximum(frames.std(axis=0), self.epsilon).astype("float32"))
-
-    def call(self, inputs):
-        x = ops.cast(inputs, self.compute_dtype)
-        if self.mode == "dataset":
-            return (x - self.mean) / self.std
-        mean = ops.mean(x, axis=1, keepdims=True)
-        std = ops.sqrt(ops.var(x, axis=1, keepdims=True) + self.epsilon ** 2)
-        return (x - mean) / std
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(mode=self.mode, epsilon=self.epsilon)
-        return config
 
 
 def _conv_block(x, filters, name):
@@ -95,20 +43,21 @@ def _conv_block(x, filters, name):
 
 
 @keras.saving.register_keras_serializable(package="keras_audioattn")
-class TwoStepAttentionSED(keras.Model):
+class TwoStepAttentionSED(AudioModel):
     """2APAE (Deshmukh et al. 2020): VGG-like encoder without downsampling, 1x1 class conv,
     two-step attention pooling, and an auxiliary decoder reconstructing the input log-mel.
 
-    Input: ``input="log_mel"`` -> ``(batch, time, num_mel_bins)`` (any number of frames);
-    ``input="waveform"`` -> float32 ``(batch, samples)`` at ``sample_rate`` with the log-mel front
-    end (``LogMelSpectrogram.from_preset("deshmukh2020")`` + ``front_end_config``) inside the
-    graph, for export.
+    Input: ``include_front_end=False`` (default) -> a log-mel ``"log_mel"`` ``(batch, time,
+    num_mel_bins)`` (any number of frames); ``include_front_end=True`` -> a float32 waveform
+    ``"waveform"`` ``(batch, samples)`` at ``sample_rate`` with the log-mel front end
+    (``LogMelSpectrogram.from_preset("deshmukh2020")`` + ``front_end``) inside the graph, for
+    export. (``input="log_mel" | "waveform"`` and ``front_end_config`` are the deprecated names.)
 
-    Outputs (a dict):
-      - ``"clip"`` ``(batch, num_classes)``: clip probabilities in [0, 1] (Eq. 15, Table II).
-      - ``"frame"`` ``(batch, time, num_classes)``: frame-level probabilities (for
+    Outputs (a dict; ``"clip"`` / ``"frame"`` before, see ``deprecated_outputs``):
+      - ``"scores"`` ``(batch, num_classes)``: clip probabilities in [0, 1] (Eq. 15, Table II).
+      - ``"frame_scores"`` ``(batch, time, num_classes)``: frame-level probabilities (for
         ``pooling="two_step"`` the second step's per-frame class probabilities, whose
-        attention-weighted average is ``"clip"``; see :class:`TwoStepAttentionPooling`).
+        attention-weighted average is ``"scores"``; see :class:`TwoStepAttentionPooling`).
       - ``"reconstruction"`` ``(batch, time, num_mel_bins)`` when ``decoder=True`` (Table III):
         the decoder's estimate of the standardised input log-mel (Fig. 3, subplot 2).
       - with ``return_attention=True``: ``"frequency_attention"`` ``(batch, time, mel, classes)``,
@@ -126,7 +75,7 @@ class TwoStepAttentionSED(keras.Model):
     computed in :meth:`compute_loss`, so ``model.compile(optimizer)`` and
     ``model.fit(x, y_clip)`` train with clip labels only: the reconstruction target is derived
     from ``x`` inside the model. A ``loss`` given to ``compile`` replaces the BCE term and is
-    applied to ``"clip"``; ``metrics`` are computed on ``"clip"``. ``alpha=0`` keeps the decoder
+    applied to ``"scores"``; ``metrics`` are computed on ``"scores"``. ``alpha=0`` keeps the decoder
     but switches off its loss (Table V's ablation); ``decoder=False`` removes it.
 
     Choices (documented in docs/deshmukh2020.md):
@@ -150,12 +99,13 @@ class TwoStepAttentionSED(keras.Model):
         decoder: build the auxiliary decoder (Table III).
         alpha: weight of the reconstruction MSE (0.001 in the paper; Table V: 0, 0.001, 0.01).
         decoder_activation: ``"linear"`` (fix) or ``"relu"`` (authors' original).
-        input: ``"log_mel"`` or ``"waveform"``.
+        include_front_end: ``False``: log-mel input; ``True``: waveform input with the front end.
         num_mel_bins: mel bins of the log-mel input (64).
-        num_frames: fixed number of input frames, or ``None`` for any (log-mel input).
+        num_frames: fixed number of input frames, or ``None`` for any (log-mel input). Not a
+            waveform length: it is also what the authors' dense step 2 is sized for.
         num_samples: fixed waveform length, or ``None`` for any (waveform input).
         sample_rate: waveform sample rate in Hz (32 kHz in the paper).
-        front_end_config: overrides of the ``"deshmukh2020"`` log-mel preset (waveform input).
+        front_end: overrides of the ``"deshmukh2020"`` log-mel preset (waveform input).
         normalization: ``"dataset"``, ``"per_clip"`` or ``None`` (see above).
         return_attention: add the attention maps to the outputs.
         loss_on: BCE on ``"probability"`` (the clipped clip output; the authors'), on ``"logit"``
@@ -167,43 +117,45 @@ class TwoStepAttentionSED(keras.Model):
     ``pooling_config={"time_mixing": "dense", "time_input_norm": False}`` with ``num_frames``
     (the paper presets); the default step 2 runs on any number of frames (see
     :class:`TwoStepAttentionPooling`).
+
+    Example::
+
+        model = TwoStepAttentionSED.from_preset("deshmukh2020-2apae", num_classes=10)
+        model.adapt_normalization(train_log_mels)
+        model.compile("adam")                    # BCE + alpha * MSE is the model's compute_loss
+        model.fit(train_log_mels, clip_labels)   # (n, 311, 64), (n, 10)
+        out = model.predict(test_log_mels)       # out["scores"], out["frame_scores"], ...
     """
+
+    deprecated_arguments = {"input": ("include_front_end", _include_front_end), "front_end_config": "front_end"}
+    deprecated_outputs = {"clip": "scores", "frame": "frame_scores"}
 
     def __init__(self, num_classes, encoder_filters=(32, 64, 128, 256), pooling="two_step",
                  pooling_config=None, decoder=True, alpha=0.001, decoder_activation="linear",
-                 input="log_mel", num_mel_bins=64, num_frames=None, num_samples=None, sample_rate=32000,
-                 front_end_config=None, normalization="dataset", return_attention=True, loss_on="auto",
+                 include_front_end=False, num_mel_bins=64, num_frames=None, num_samples=None, sample_rate=32000,
+                 front_end=None, normalization="dataset", return_attention=True, loss_on="auto",
                  name="two_step_attention_sed", **kwargs):
-        if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
-            raise ValueError(f"TwoStepAttentionSED: num_classes must be a positive integer, got {num_classes!r}")
-        encoder_filters = tuple(encoder_filters)
-        if not encoder_filters or any(isinstance(f, bool) or not isinstance(f, (int, np.integer)) or f < 1
-                                      for f in encoder_filters):
-            raise ValueError(f"TwoStepAttentionSED: encoder_filters must be a non-empty sequence of positive "
-                             f"integers, got {encoder_filters!r}")
-        if pooling not in POOLING_LAYERS:
-            raise ValueError(f"TwoStepAttentionSED: pooling must be one of {sorted(POOLING_LAYERS)}, got {pooling!r}")
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha >= 0:
-            raise ValueError(f"TwoStepAttentionSED: alpha must be a number >= 0, got {alpha!r}")
-        if decoder_activation not in _DECODER_ACTIVATIONS:
-            raise ValueError(f"TwoStepAttentionSED: decoder_activation must be one of {_DECODER_ACTIVATIONS}, "
-                             f"got {decoder_activation!r}")
-        if input not in _INPUTS:
-            raise ValueError(f"TwoStepAttentionSED: input must be one of {_INPUTS}, got {input!r}")
-        if normalization not in _NORMALIZATIONS:
-            raise ValueError(f"TwoStepAttentionSED: normalization must be one of {_NORMALIZATIONS}, "
-                             f"got {normalization!r}")
-        if loss_on not in _LOSS_ON:
-            raise ValueError(f"TwoStepAttentionSED: loss_on must be one of {_LOSS_ON}, got {loss_on!r}")
+        num_classes = validation.positive_int(num_classes, "num_classes", _OWNER)
+        encoder_filters = validation.int_sequence(encoder_filters, "encoder_filters", _OWNER)
+        validation.one_of(pooling, "pooling", sorted(POOLING_LAYERS), _OWNER)
+        alpha = validation.number(alpha, "alpha", _OWNER, low=0.0)
+        validation.one_of(decoder_activation, "decoder_activation", _DECODER_ACTIVATIONS, _OWNER)
+        if not isinstance(include_front_end, (bool, np.bool_)):
+            raise ValueError(f"{_OWNER}: `include_front_end` must be True or False, got {include_front_end!r}.")
+        include_front_end = bool(include_front_end)
+        num_mel_bins = validation.positive_int(num_mel_bins, "num_mel_bins", _OWNER)
+        num_frames = validation.optional(validation.positive_int, num_frames, "num_frames", _OWNER)
+        num_samples = validation.optional(validation.positive_int, num_samples, "num_samples", _OWNER)
+        sample_rate = validation.positive_int(sample_rate, "sample_rate", _OWNER)
+        validation.one_of(normalization, "normalization", _NORMALIZATIONS, _OWNER)
+        validation.one_of(loss_on, "loss_on", _LOSS_ON, _OWNER)
         pooling_config = dict(pooling_config or {})
-        front_end_config = dict(front_end_config or {})
-        num_classes = int(num_classes)
-        encoder_filters = tuple(int(f) for f in encoder_filters)
+        front_end_config = dict(front_end or {})
 
         # --- input and front end -----------------------------------------------------------
         front_end = None
-        if input == "waveform":
-            fe_args = dict(FRONT_END_PRESETS["deshmukh2020"], sample_rate=int(sample_rate))
+        if include_front_end:
+            fe_args = dict(FRONT_END_PRESETS["deshmukh2020"], sample_rate=sample_rate)
             fe_args.update(front_end_config)
             front_end = LogMelSpectrogram(**fe_args, name="log_mel")
             num_mel_bins = front_end.num_mel_bins
@@ -232,8 +184,9 @@ class TwoStepAttentionSED(keras.Model):
                                  **pool_args)
         pooled = pool_layer(class_maps)
         # float32 outputs under a mixed_float16 policy (the pooling layer computes in float32).
-        outputs = {"clip": layers.Identity(name="clip", dtype="float32")(pooled["clip"]),
-                   "frame": layers.Identity(name="frame", dtype="float32")(pooled["frame"])}
+        # (Weightless layers: renaming them from "clip" / "frame" keeps older files loading.)
+        outputs = {"scores": layers.Identity(name="scores", dtype="float32")(pooled["clip"]),
+                   "frame_scores": layers.Identity(name="frame_scores", dtype="float32")(pooled["frame"])}
 
         # --- decoder (Table III) -----------------------------------------------------------
         if decoder:
@@ -265,16 +218,17 @@ class TwoStepAttentionSED(keras.Model):
         self.decoder = bool(decoder)
         self.alpha = float(alpha)
         self.decoder_activation = decoder_activation
-        self.input_kind = input
+        self.include_front_end = include_front_end
+        self.input_kind = "waveform" if include_front_end else "log_mel"
         self.num_mel_bins = int(num_mel_bins)
         self.num_frames = num_frames
         self.num_samples = num_samples
-        self.sample_rate = int(sample_rate)
+        self.sample_rate = sample_rate
         self.front_end_config = front_end_config
         self.normalization = normalization
         self.return_attention = bool(return_attention)
         self.loss_on = loss_on  # resolved ("auto" -> what was used)
-        self.front_end = front_end
+        self.front_end = front_end  # the LogMelSpectrogram layer (or None); its arguments: front_end_config
         self.normalizer = normalizer
         self.pooling_layer = pool_layer
 
@@ -291,7 +245,7 @@ class TwoStepAttentionSED(keras.Model):
 
     def adapt_normalization(self, data, batch_size=32):
         """Fits the ``"dataset"`` standardisation to training inputs (log-mels, or waveforms for
-        ``input="waveform"``, as one array or a list of same-length arrays)."""
+        ``include_front_end=True``, as one array or a list of same-length arrays)."""
         if self.normalizer is None or self.normalization != "dataset":
             raise ValueError("adapt_normalization needs normalization='dataset'")
         if self.front_end is not None:
@@ -310,13 +264,14 @@ class TwoStepAttentionSED(keras.Model):
     # ------------------------------------------------------------------------------------------
     @staticmethod
     def _clip_parts(y, y_pred):
-        y_clip = y["clip"] if isinstance(y, dict) else y
-        return y_clip, y_pred["clip"]
+        if isinstance(y, dict):  # clip labels under the output's name ("clip" in older code)
+            y = y["scores"] if "scores" in y else y["clip"]
+        return y, y_pred["scores"]
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """``BCE(y, clip) + alpha * MSE(reconstruction, standardised input)`` (Eq. 7 / 17),
         plus any regularisation losses. ``y`` holds clip labels ``(batch, num_classes)`` (or a dict
-        with a ``"clip"`` entry)."""
+        with a ``"scores"`` entry)."""
         if y_pred is None:
             y_pred = self(x, training=training)
         y_clip, clip = self._clip_parts(y, y_pred)
@@ -344,60 +299,3 @@ class TwoStepAttentionSED(keras.Model):
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         y_clip, clip = self._clip_parts(y, y_pred)
         return super().compute_metrics(x, y_clip, clip, sample_weight)
-
-    def get_config(self):
-        return {
-            "num_classes": self.num_classes, "encoder_filters": list(self.encoder_filters),
-            "pooling": self.pooling, "pooling_config": dict(self.pooling_config), "decoder": self.decoder,
-            "alpha": self.alpha, "decoder_activation": self.decoder_activation, "input": self.input_kind,
-            "num_mel_bins": self.num_mel_bins, "num_frames": self.num_frames, "num_samples": self.num_samples,
-            "sample_rate": self.sample_rate, "front_end_config": dict(self.front_end_config),
-            "normalization": self.normalization, "return_attention": self.return_attention,
-            "loss_on": self.loss_on, "name": self.name, "trainable": self.trainable,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-
-_TRAINING = {"optimizer": "adam", "learning_rate": 1e-3, "batch_size": 24, "epochs": None,
-             "loss": "binary_crossentropy + alpha * mse(reconstruction)", "early_stopping_patience": None,
-             "metrics": ["average_precision_micro", "average_precision_macro", "roc_auc_macro"]}
-_DATA = {"sample_rate": 32000, "duration": 10.0, "multi_label": True}
-
-
-def _preset(model, paper):
-    return {"model": dict(num_classes=41, **model), "training": dict(_TRAINING), "data": dict(_DATA),
-            "paper": paper}
-
-
-# The paper's step 2 (authors' code): a dense map over exactly 311 frames (10 s at 32 kHz, hop
-# 1024), no normalisation of its input, BCE on the clipped clip probability.
-_AUTHORS_STEP2 = {"num_frames": 311, "pooling_config": {"time_mixing": "dense", "time_input_norm": False},
-                  "loss_on": "probability"}
-
-# The paper does not state the number of epochs: "epochs": None (train with a validation fold).
-PAPER_PRESETS = {
-    "deshmukh2020-2apae": _preset(dict(_AUTHORS_STEP2),
-                                  "Sec. IV-D, Tables I-III; Table IV row 2APAE (alpha = 0.001); step 2 as the "
-                                  "authors' code (nn.Linear over 311 frames)"),
-    "deshmukh2020-two-step-alpha0": _preset(dict(_AUTHORS_STEP2, alpha=0.0), "Table V, alpha = 0.0"),
-    "deshmukh2020-two-step-alpha0.01": _preset(dict(_AUTHORS_STEP2, alpha=0.01), "Table V, alpha = 0.01"),
-    "deshmukh2020-2apae-relu-decoder": _preset(dict(_AUTHORS_STEP2, decoder_activation="relu"),
-                                               "authors' code: decoder ends in ReLU"),
-    # The package's default step 2 (any number of frames; issue 19): not the paper's layer.
-    "deshmukh2020-2apae-any-length": _preset(
-        {"pooling_config": {"time_mixing": "context", "time_input_norm": True}, "loss_on": "logit"},
-        "2APAE with the package's step 2 (whole-clip context at any length, normalised step-2 input, "
-        "BCE from the log-odds); not in the paper"),
-    "deshmukh2020-gap": _preset({"pooling": "average", "decoder": False, "alpha": 0.0},
-                                "Table IV, GAP (on the 2APAE encoder)"),
-    "deshmukh2020-gmp": _preset({"pooling": "max", "decoder": False, "alpha": 0.0},
-                                "Table IV, GMP (on the 2APAE encoder)"),
-    "deshmukh2020-gwrp": _preset({"pooling": "gwrp", "pooling_config": {"r": 0.9998}, "decoder": False,
-                                  "alpha": 0.0},
-                                 "Table IV, GWRP [13] (r = 0.9998 as in the authors' code; on the 2APAE encoder)"),
-    "deshmukh2020-attention": _preset({"pooling": "attention", "decoder": False, "alpha": 0.0},
-                                      "Table IV, attention pooling (Atrous AP [14], on the 2APAE encoder)"),
-}
