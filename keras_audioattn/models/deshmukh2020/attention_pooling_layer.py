@@ -23,6 +23,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from keras_audioattn.validation import int_sequence, number, one_of
+
 __all__ = [
     "POOLING_LAYERS",
     "GlobalAttentionPooling",
@@ -173,18 +175,13 @@ class TwoStepAttentionPooling(_ClassMapPooling):
         if not isinstance(time_kernel_size, int) or time_kernel_size < 1 or time_kernel_size % 2 == 0:
             raise ValueError(f"TwoStepAttentionPooling: time_kernel_size must be a positive odd integer, "
                              f"got {time_kernel_size!r}")
-        if formulation not in ("code", "equations"):
-            raise ValueError(f"TwoStepAttentionPooling: formulation must be 'code' or 'equations', "
-                             f"got {formulation!r}")
-        if time_mixing not in TIME_MIXINGS:
-            raise ValueError(f"TwoStepAttentionPooling: time_mixing must be one of {TIME_MIXINGS}, got {time_mixing!r}")
+        one_of(formulation, "formulation", ("code", "equations"), "TwoStepAttentionPooling")
+        one_of(time_mixing, "time_mixing", TIME_MIXINGS, "TwoStepAttentionPooling")
         if time_mixing == "dense" and (isinstance(num_frames, bool) or not isinstance(num_frames, int)
                                        or num_frames < 1):
             raise ValueError("TwoStepAttentionPooling: time_mixing='dense' (the authors' nn.Linear over time) "
                              f"needs a fixed num_frames (a positive integer), got {num_frames!r}")
-        dilations = tuple(int(d) for d in dilations)
-        if not dilations or any(d < 1 for d in dilations):
-            raise ValueError(f"TwoStepAttentionPooling: dilations must be positive integers, got {dilations!r}")
+        dilations = int_sequence(dilations, "dilations", "TwoStepAttentionPooling")
         if not isinstance(time_input_norm, bool):
             raise ValueError(f"TwoStepAttentionPooling: time_input_norm must be a bool, got {time_input_norm!r}")
         self.time_kernel_size = time_kernel_size
@@ -401,9 +398,7 @@ class GlobalWeightedRankPooling(_ClassMapPooling):
 
     def __init__(self, r=0.9998, return_attention=False, **kwargs):
         super().__init__(return_attention=return_attention, **kwargs)
-        if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0.0 <= r <= 1.0:
-            raise ValueError(f"GlobalWeightedRankPooling: r must be a number in [0, 1], got {r!r}")
-        self.r = float(r)
+        self.r = number(r, "r", "GlobalWeightedRankPooling", low=0.0, high=1.0)
 
     def _pool(self, z):
         p = ops.sigmoid(z)
