@@ -76,13 +76,13 @@ def _build(name, scale):
     if getattr(model, "length_input", False):
         x = [x, np.full((batch,), samples, "int32")]
     out = model(x[:1] if not isinstance(x, list) else [v[:1] for v in x], training=False)
-    classes = (out["clip"] if isinstance(out, dict) else out).shape[-1]
+    classes = (out["scores"] if isinstance(out, dict) else out).shape[-1]
     if spec["loss"] == "categorical_crossentropy":
         y = np.eye(classes, dtype="float32")[rng.integers(0, classes, batch)]
     else:
         y = (rng.random((batch, classes)) < 0.3).astype("float32")
     if isinstance(out, dict):
-        y = {"clip": y}
+        y = {"scores": y}
     return model, x, y
 
 

@@ -81,7 +81,7 @@ def train_probe(kwargs, data, cfg, seed):
     t0 = time.time()
     model.fit(x_train, y_train, batch_size=cfg["batch"], epochs=cfg["epochs"], verbose=0, shuffle=True)
     out = model.predict(x_test, batch_size=64, verbose=0)
-    scores = out["clip"]
+    scores = out["scores"]
     r = dict(micro_ap=float(metrics.average_precision(y_test, scores, "micro")), macro_ap=_macro(y_test, scores),
              tied_at_1=float(np.mean(scores >= 1.0)), tied_at_0=float(np.mean(scores <= 0.0)),
              score_mean=float(scores.mean()), seconds=time.time() - t0)
@@ -92,7 +92,7 @@ def train_probe(kwargs, data, cfg, seed):
         w = out["time_attention"]
         r["time_attention_peak"] = float((w.max(axis=1) * w.shape[1]).mean())
     train_out = model.predict(x_train, batch_size=64, verbose=0)
-    p = np.clip(train_out["clip"], 1e-7, 1 - 1e-7)
+    p = np.clip(train_out["scores"], 1e-7, 1 - 1e-7)
     r["train_bce"] = float(-np.mean(y_train * np.log(p) + (1 - y_train) * np.log(1 - p)))
     if "reconstruction" in train_out:
         target = keras.ops.convert_to_numpy(model.reconstruction_target(x_train))

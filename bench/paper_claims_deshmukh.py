@@ -97,7 +97,7 @@ def train_eval(kwargs, data, cfg, seed):
     model.compile(keras.optimizers.Adam(cfg["lr"]))
     t0 = time.time()
     model.fit(x_train, y_train, batch_size=cfg["batch"], epochs=cfg["epochs"], verbose=0, shuffle=True)
-    scores = model.predict(x_test, batch_size=64, verbose=0)["clip"]
+    scores = model.predict(x_test, batch_size=64, verbose=0)["scores"]
     return dict(micro_ap=float(metrics.average_precision(y_test, scores, "micro")),
                 macro_ap=_macro(y_test, scores),
                 tied_at_1=float(np.mean(scores >= 1.0)), tied_at_0=float(np.mean(scores <= 0.0)),

@@ -32,7 +32,8 @@ def plot_two_step_attention(outputs, log_mel, index=0, class_names=None, top_k=2
     and the clip probabilities (bars). As in the paper, raw weights are shown, no thresholds.
 
     Args:
-        outputs: the model's output dict (``model(x)`` or ``model.predict(x)``) with ``"clip"``,
+        outputs: the model's output dict (``model(x)`` or ``model.predict(x)``) with ``"scores"``
+            (``"clip"`` in older code and in the pooling layer's own dict),
             ``"frequency_pooled"``, ``"frequency_attention"``, ``"time_attention"`` and optionally
             ``"reconstruction"`` (that panel is left out without it).
         log_mel: the log-mel the network saw, ``(batch, time, mel)`` (e.g.
@@ -51,12 +52,14 @@ def plot_two_step_attention(outputs, log_mel, index=0, class_names=None, top_k=2
     from matplotlib.figure import Figure
 
     if not isinstance(outputs, dict):
-        raise ValueError("outputs must be the model's output dict (keys 'clip', 'frame', ...)")
-    missing = [k for k in ("clip", "frequency_pooled", "frequency_attention", "time_attention") if k not in outputs]
+        raise ValueError("outputs must be the model's output dict (keys 'scores', 'frame_scores', ...)")
+    scores_key = "scores" if "scores" in outputs else "clip"
+    missing = [k for k in (scores_key, "frequency_pooled", "frequency_attention", "time_attention")
+               if k not in outputs]
     if missing:
         raise ValueError(f"outputs lack {missing}: build the model with pooling='two_step' and "
                          f"return_attention=True")
-    clip = _numpy(outputs["clip"])
+    clip = _numpy(outputs[scores_key])
     if not 0 <= index < clip.shape[0]:
         raise ValueError(f"index {index} out of range for a batch of {clip.shape[0]}")
     clip = clip[index]

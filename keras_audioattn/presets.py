@@ -45,38 +45,6 @@ _SMALL_STFT = {"fft_length": 256, "frame_length": 256, "frame_step": 128}
 #:   small: tiny configuration for tests / demo (``build_model(..., small=True)``).
 #:   frame_step_key: where the front-end hop lives in the model config (SED event times).
 FAMILIES = {
-    "zhang2018": {
-        "module": "keras_audioattn.models.attention_lstm_classifier",
-        "model_class": "AttentionLSTMClassifier",
-        "task": "single_label",
-        "evaluate": ("accuracy", "classification_error"),
-        "monitor": ("val_accuracy", "max"),
-        "train_overrides": {},
-        "small": {"units": 8, "attention_size": 4, "num_clusters": 4, "hidden_units": [8],
-                  "num_mel_bins": 16, "front_end": dict(_SMALL_STFT)},
-    },
-    "lu2020": {
-        "module": "keras_audioattn.models.cab_cnn",
-        "model_class": "CABCNN",
-        "task": "single_label",
-        "evaluate": ("accuracy", "unweighted_recall", "macro_f1", "confusion_matrix"),
-        "monitor": ("val_loss", "min"),  # the recipe's early_stopping_monitor
-        "train_overrides": {"length_input": True},
-        "small": {"conv_filters": [4, 4, 4, 8], "num_classifiers": 4, "classifier_units": [4],
-                  "attention_units": [8]},
-    },
-    "deshmukh2020": {
-        "module": "keras_audioattn.models.two_step_attention_sed",
-        "model_class": "TwoStepAttentionSED",
-        "task": "sed",
-        "evaluate": ("average_precision_micro", "average_precision_macro", "roc_auc_macro"),
-        "monitor": ("val_loss", "min"),
-        "train_overrides": {"input": "waveform"},
-        # Tiny clips have fewer frames than the paper's dense step 2 (311): the small configuration
-        # uses the any-length step 2 (pooling_config {} = each pooling's defaults).
-        "small": {"encoder_filters": [4, 8], "num_frames": None, "pooling_config": {},
-                  "front_end_config": {**_SMALL_STFT, "num_mel_bins": 16, "fmax": 4000.0}},
-    },
     "chang2020-teacher": {
         "module": "keras_audioattn.models.vggish_teacher",
         "model_class": "VGGishTeacher",

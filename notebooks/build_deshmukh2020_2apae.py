@@ -73,7 +73,7 @@ md("""
 ## Data: event mixtures at 0, 10 and 20 dB
 
 Train and test clips use different seeds. The log-mel is computed once (the models take log-mel
-input; `input="waveform"` puts the same front end inside the graph for export).
+input; `include_front_end=True` puts the same front end inside the graph for export).
 """)
 
 code("""
@@ -122,7 +122,7 @@ def train_eval(snr, pooling="two_step", alpha=0.001, decoder=True, seed=0):
     model.compile(keras.optimizers.Adam(3e-3), run_eagerly=EAGER)
     model.fit(d["x_train"], d["y_train"], batch_size=BATCH, epochs=EPOCHS, verbose=0)
     out = model.predict(d["x_test"], batch_size=BATCH, verbose=0)
-    result, note = scores(d["y_test"], out["clip"])
+    result, note = scores(d["y_test"], out["scores"])
     return model, out, result, note
 
 
@@ -167,7 +167,7 @@ table(ROWS_V, "Table V (miniature): ablation of alpha")
 md("""
 ## Frame outputs → events → event / segment F1 (strong labels)
 
-The `"frame"` output of the two-step model is the second step's per-frame class probability
+The `"frame_scores"` output of the two-step model is the second step's per-frame class probability
 (the values whose attention-weighted average is the clip probability). Thresholding it at 0.5
 gives events (`metrics.frame_scores_to_events`), scored against the synthetic strong labels with
 sed_eval's event-based (200 ms collar) and segment-based (1 s) F1.
@@ -176,7 +176,7 @@ sed_eval's event-based (200 ms collar) and segment-based (1 s) F1.
 code("""
 for snr in SNRS:
     model, out = KEEP[snr]
-    estimated = metrics.frame_scores_to_events(out["frame"], frame_hop=FRAME_HOP, threshold=0.5,
+    estimated = metrics.frame_scores_to_events(out["frame_scores"], frame_hop=FRAME_HOP, threshold=0.5,
                                                class_names=CLASSES, median_window=3)
     reference = DATA[snr]["events_test"]
     seg = metrics.segment_based_metrics(reference, estimated, segment_length=1.0, duration=DURATION,

@@ -11,7 +11,7 @@ from keras_audioattn.models.attention_lstm_classifier import PAPER_PRESETS, from
 from tests.helpers import assert_overfits, assert_tflite_builtin_only, run_model_test, run_tflite
 
 SR = 8000
-SMALL = dict(units=8, attention_size=4, num_clusters=4, hidden_units=(8,), sample_rate=SR, clip_duration=0.5)
+SMALL = dict(units=8, attention_size=4, num_clusters=4, hidden_units=(8,), sample_rate=SR, num_samples=4000)
 
 
 def _waves(n, seconds=0.5, seed=0):
@@ -33,7 +33,7 @@ def test_waveform_model_standard_checks(tmp_path):
 @pytest.mark.parametrize("variant", ["vanilla", "sa"])
 def test_variants_on_log_mel_input(variant, tmp_path):
     model = AttentionLSTMClassifier(3, variant=variant, include_front_end=False, num_mel_bins=6, dropout=0.5,
-                                    **{k: v for k, v in SMALL.items() if k not in ("sample_rate", "clip_duration")})
+                                    **{k: v for k, v in SMALL.items() if k not in ("sample_rate", "num_samples")})
     x = np.random.default_rng(1).normal(size=(2, 7, 6)).astype("float32")
     run_model_test(model, x, tmp_path)
     assert model.get_layer("attention_lstm").emits_attention == (variant in ("ta", "ta_sa"))
@@ -41,7 +41,7 @@ def test_variants_on_log_mel_input(variant, tmp_path):
 
 def test_l2_on_kernels_and_embedding_output():
     model = AttentionLSTMClassifier(3, variant="ta", include_front_end=False, num_mel_bins=6, **{
-        k: v for k, v in SMALL.items() if k not in ("sample_rate", "clip_duration")})
+        k: v for k, v in SMALL.items() if k not in ("sample_rate", "num_samples")})
     # LSTM input + recurrent kernels, TA bilinear kernels (x and h), hidden dense, output dense.
     assert len(model.losses) == 6
     assert len(AttentionLSTMClassifier(3, variant="ta", l2=0.0, **SMALL).losses) == 0
@@ -110,7 +110,8 @@ def test_paper_presets_and_defaults():
         assert preset["training"]["epochs"] == 100 and preset["model"]["l2"] == 1e-4
     assert PAPER_PRESETS["zhang2018-ta-sa-dcase2016"]["model"]["dropout"] == 0.5
     model = from_preset("zhang2018-ta-sa")  # LITIS Rouen: 22.05 kHz, 19 classes
-    assert model.input_shape == (None, 22050)
+    assert model.input_shape == (None, None)  # any length: the 1 s clips are the data's duration
+    assert model.get_config() == AttentionLSTMClassifier.from_preset("zhang2018-ta-sa").get_config()
     assert model.output_shape == (None, 19)
     assert model.get_layer("log_mel").compute_output_shape((None, 22050)) == (None, 96, 64)
     assert model.get_layer("attention_lstm").count_params() == 98564
@@ -128,9 +129,29 @@ def test_bad_arguments_raise_clear_errors():
     with pytest.raises(ValueError, match="dropout"):
         AttentionLSTMClassifier(3, dropout=1.5)
     with pytest.raises(ValueError, match="shorter than one STFT frame"):
-        AttentionLSTMClassifier(3, sample_rate=SR, clip_duration=0.05)
+        AttentionLSTMClassifier(3, sample_rate=SR, num_samples=400)
     with pytest.raises(ValueError, match="preset"):
         from_preset("zhang2019")
+    with pytest.raises(TypeError, match="unknown argument `bogus`"):
+        AttentionLSTMClassifier(3, bogus=1)
+    with pytest.raises(ValueError, match="num_samples"):
+        AttentionLSTMClassifier(3, num_samples=0)
+
+
+def test_config_has_dtype_and_the_deprecated_clip_duration_converts():
+    import warnings
+
+    model = AttentionLSTMClassifier(3, **SMALL)
+    config = model.get_config()
+    assert config["dtype"]["config"]["name"] == "float32" and config["num_samples"] == 4000
+    assert "clip_duration" not in config and model.clip_duration == 0.5 and model.clip_samples == 4000
+    assert model.output_names == ["scores"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        old = AttentionLSTMClassifier(3, **{k: v for k, v in SMALL.items() if k != "num_samples"}, clip_duration=0.5)
+    assert any("`clip_duration` is deprecated, use `num_samples`" in str(w.message) for w in caught
+               if issubclass(w.category, DeprecationWarning))
+    assert old.input_shape == (None, 4000) and old.get_config() == {**config, "name": old.name}
 
 
 @pytest.fixture(scope="module")

@@ -334,7 +334,7 @@ def test_bad_input_and_arguments_raise_value_error():
         TwoStepAttentionPooling(formulation="paper")
     with pytest.raises(ValueError, match="time_mixing"):
         TwoStepAttentionPooling(time_mixing="lstm")
-    with pytest.raises(ValueError, match="r must be"):
+    with pytest.raises(ValueError, match="`r` must be"):
         GlobalWeightedRankPooling(r=1.5)
     with pytest.raises(ValueError, match="unknown pooling"):
         get_pooling("median")

@@ -203,6 +203,22 @@ def test_bad_arguments(kwargs, message):
         CABCNN(**kwargs)
 
 
+def test_unknown_argument_dtype_and_output_name():
+    with pytest.raises(TypeError, match="unknown argument `bogus`"):
+        CABCNN(3, bogus=1)
+    with pytest.raises(TypeError, match=r"did you mean `max_seconds`"):
+        CABCNN(3, max_second=5)
+    model = CABCNN(3, conv_filters=(2, 2, 2, 4), num_classifiers=2, classifier_units=(2,), attention_units=(2,),
+                   dtype="mixed_float16")
+    config = model.get_config()
+    assert config["dtype"]["config"]["name"] == "mixed_float16"
+    assert model.get_layer("conv_0").dtype_policy.name == "mixed_float16"
+    assert CABCNN.from_config(config).get_layer("conv_0").dtype_policy.name == "mixed_float16"
+    # The output is "scores" now; files saved before called it "average" (a weightless layer).
+    assert model.output_names == ["scores"] and CABCNN.deprecated_outputs == {"average": "scores"}
+    assert np.asarray(model(np.zeros((1, 4000), "float32"))).dtype == np.float32
+
+
 @pytest.fixture(scope="module")
 def export_model():
     keras.utils.set_random_seed(3)

@@ -25,7 +25,7 @@ ZHANG_TABLE = [
                                    "(package reading; (128, 128) is the option)"),
     ("dropout", 0.0, 0.5, "§3.2: 'For DCASE2016 dataset, we set dropout rate as 0.5' (none stated for LITIS)"),
     ("l2", 1e-4, 1e-4, "§3.2: 'l2 weight is 1e-4'"),
-    ("clip_duration", 1.0, 1.0, "§3.1: '1-second clips with 50% overlap'"),
+    ("num_samples", None, None, "§3.1: any length; the '1-second clips' are the data's duration (ZHANG_DATA)"),
     ("num_mel_bins", 64, 64, "§3.1: 'the number of frequency filters is set to be 64'"),
     ("normalize_inputs", False, False, "§3.1: no input normalisation in the paper (the BatchNorm is an option)"),
 ]

@@ -147,7 +147,7 @@ def test_sed_predict_prints_events_with_times(corpora, tmp_path, capsys):
     assert main(_train_args("deshmukh2020-2apae", corpus, run, "--epochs", "1", "--batch-size", "4",
                             "--duration", "0.5")) == 0
     config = json.loads((run / "config.json").read_text())
-    assert config["model"]["input"] == "waveform" and config["adapted_normalization"] is True
+    assert config["model"]["include_front_end"] is True and config["adapted_normalization"] is True
     capsys.readouterr()
     clip = sorted((corpus / "audio").glob("*.wav"))[0]
     out_json = tmp_path / "pred.json"

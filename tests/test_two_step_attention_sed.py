@@ -62,8 +62,8 @@ def test_paper_configuration_matches_tables():
     model = TwoStepAttentionSED(41, num_frames=311)
     assert model.count_params() == _expected_params(41)
     out = model.output
-    assert tuple(out["clip"].shape) == (None, 41)
-    assert tuple(out["frame"].shape) == (None, 311, 41)
+    assert tuple(out["scores"].shape) == (None, 41)
+    assert tuple(out["frame_scores"].shape) == (None, 311, 41)
     assert tuple(out["reconstruction"].shape) == (None, 311, 64)
     assert tuple(out["frequency_attention"].shape) == (None, 311, 64, 41)
     # No downsampling anywhere in the encoder (Table I: every block keeps 311 x 64).
@@ -99,7 +99,7 @@ def test_loss_is_bce_plus_alpha_mse_of_standardised_input():
         model.normalizer.adapt(x * 2 + 1)
         out = model(x, training=False)
         loss = float(_numpy(model.compute_loss(x, y, out, training=False)))
-        p = np.clip(_numpy(out["clip"]).astype(np.float64), 1e-7, 1 - 1e-7)
+        p = np.clip(_numpy(out["scores"]).astype(np.float64), 1e-7, 1 - 1e-7)
         want = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
         if decoder and alpha:
             mean, std = _numpy(model.normalizer.mean), _numpy(model.normalizer.std)
@@ -120,7 +120,7 @@ def test_fit_with_clip_labels_only_overfits_and_trains_the_decoder(options):
         return float(np.mean((_numpy(model(x, training=True)["reconstruction"]) - x) ** 2))
 
     def bce():
-        p = np.clip(_numpy(model(x, training=True)["clip"]), 1e-7, 1 - 1e-7)
+        p = np.clip(_numpy(model(x, training=True)["scores"]), 1e-7, 1 - 1e-7)
         return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
 
     recon_before, bce_before = recon_error(), bce()
@@ -141,7 +141,7 @@ def test_table_iv_poolings_give_a_trainable_loss(pooling):
     x, y = _data(batch=2, frames=10)
     model = TwoStepAttentionSED(3, pooling=pooling, decoder=False, **SMALL)
     out = model(x)
-    assert _numpy(out["clip"]).shape == (2, 3) and _numpy(out["frame"]).shape == (2, 10, 3)
+    assert _numpy(out["scores"]).shape == (2, 3) and _numpy(out["frame_scores"]).shape == (2, 10, 3)
     assert "reconstruction" not in out
     with tf.GradientTape() as tape:
         loss = model.compute_loss(x, y, model(x, training=True))
@@ -154,7 +154,7 @@ def test_any_number_of_frames_and_relu_decoder():
     model = TwoStepAttentionSED(3, decoder_activation="relu", **SMALL)
     for frames in (5, 23):
         out = model(_data(batch=2, frames=frames)[0])
-        assert _numpy(out["frame"]).shape == (2, frames, 3)
+        assert _numpy(out["frame_scores"]).shape == (2, frames, 3)
         assert _numpy(out["reconstruction"]).min() >= 0  # the authors' ReLU output cannot go negative
     linear = TwoStepAttentionSED(3, **SMALL)
     assert _numpy(linear(_data(batch=2)[0])["reconstruction"]).min() < 0
@@ -163,7 +163,7 @@ def test_any_number_of_frames_and_relu_decoder():
 def test_waveform_input_matches_log_mel_model_on_same_weights():
     rng = np.random.default_rng(4)
     wave = (0.1 * rng.normal(size=(2, 4096))).astype("float32")
-    wmodel = TwoStepAttentionSED(3, input="waveform", sample_rate=8000, front_end_config=WAVE_FRONT_END,
+    wmodel = TwoStepAttentionSED(3, include_front_end=True, sample_rate=8000, front_end=WAVE_FRONT_END,
                                  encoder_filters=(4, 8))
     wmodel.adapt_normalization(wave)
     log_mel = _numpy(wmodel.front_end(wave))
@@ -212,7 +212,7 @@ def test_frame_outputs_give_events_and_f1_against_strong_labels():
     model = TwoStepAttentionSED(2, encoder_filters=(4,), num_mel_bins=8, normalization=None)
     model.compile(keras.optimizers.Adam(2e-2))
     model.fit(x, y, epochs=40, batch_size=16, verbose=0, shuffle=False)  # clip labels only
-    frame = _numpy(model.predict(x, verbose=0)["frame"])
+    frame = _numpy(model.predict(x, verbose=0)["frame_scores"])
     frame_auc = metrics.roc_auc(strong.reshape(-1, 2), frame.reshape(-1, 2), average="macro")
     estimated = metrics.frame_scores_to_events(frame, frame_hop=0.1, threshold=0.5,
                                                class_names=["class0", "class1"])
@@ -238,7 +238,7 @@ def test_plot_reproduces_fig3_panels(tmp_path):
     fig = plot_two_step_attention(out, x, top_k=2)
     assert len(fig.axes) >= 7  # 7 panels (+ colour bars), as Fig. 3
     with pytest.raises(ValueError, match="two_step"):
-        plot_two_step_attention({"clip": out["clip"]}, x)
+        plot_two_step_attention({"scores": out["scores"]}, x)
 
 
 def test_bad_arguments_raise_value_error():
@@ -256,9 +256,35 @@ def test_bad_arguments_raise_value_error():
         TwoStepAttentionSED(3, encoder_filters=())
     with pytest.raises(ValueError, match="normalization"):
         TwoStepAttentionSED(3, normalization="minmax")
+    with pytest.raises(ValueError, match="include_front_end"):
+        TwoStepAttentionSED(3, include_front_end="waveform")
+    with pytest.raises(TypeError, match="unknown argument `bogus`"):
+        TwoStepAttentionSED(3, bogus=1)
     model = TwoStepAttentionSED(3, **SMALL)
     with pytest.raises(ValueError):
         model(np.zeros((2, 10, 5), "float32"))  # wrong number of mel bins
+
+
+def test_config_dtype_deprecated_names_and_output_names():
+    import warnings
+
+    model = TwoStepAttentionSED(3, include_front_end=True, sample_rate=8000, front_end=WAVE_FRONT_END, **SMALL)
+    config = model.get_config()
+    assert config["dtype"]["config"]["name"] == "float32"
+    assert config["include_front_end"] is True and config["front_end"] == WAVE_FRONT_END
+    assert "input" not in config and "front_end_config" not in config and model.input_kind == "waveform"
+    assert {"scores", "frame_scores", "reconstruction"} <= set(model.output_names)
+    assert TwoStepAttentionSED.deprecated_outputs == {"clip": "scores", "frame": "frame_scores"}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        old = TwoStepAttentionSED(3, input="waveform", sample_rate=8000, front_end_config=WAVE_FRONT_END, **SMALL)
+    messages = [str(w.message) for w in caught if issubclass(w.category, DeprecationWarning)]
+    assert any("`input` is deprecated, use `include_front_end`" in m for m in messages), messages
+    assert any("`front_end_config` is deprecated, use `front_end`" in m for m in messages), messages
+    assert old.get_config() == config
+    x = (0.1 * np.random.default_rng(0).normal(size=(1, 4000))).astype("float32")
+    old.set_weights(model.get_weights())
+    np.testing.assert_array_equal(_numpy(old(x)["scores"]), _numpy(model(x)["scores"]))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -267,7 +293,7 @@ def test_bad_arguments_raise_value_error():
 @pytest.fixture(scope="module")
 def waveform_model():
     keras.utils.set_random_seed(7)
-    model = TwoStepAttentionSED(3, input="waveform", sample_rate=8000, front_end_config=WAVE_FRONT_END,
+    model = TwoStepAttentionSED(3, include_front_end=True, sample_rate=8000, front_end=WAVE_FRONT_END,
                                 encoder_filters=(4, 8), name="sed_wave")
     wave = (0.1 * np.random.default_rng(5).normal(size=(4, 8000))).astype("float32")
     model.adapt_normalization(wave)
@@ -284,8 +310,8 @@ def test_saved_model_waveform_in_clip_and_frame_named(waveform_model, tmp_path):
     signature = tf.saved_model.load(path).signatures["serving_default"]
     got = {k: v.numpy() for k, v in signature(waveform=tf.constant(wave)).items()}
     want = model(wave)
-    np.testing.assert_allclose(got["scores"], _numpy(want["clip"]), atol=1e-5)  # "clip" is served as scores
-    np.testing.assert_allclose(got["frame"], _numpy(want["frame"]), atol=1e-5)
+    np.testing.assert_allclose(got["scores"], _numpy(want["scores"]), atol=1e-5)
+    np.testing.assert_allclose(got["frame_scores"], _numpy(want["frame_scores"]), atol=1e-5)
 
 
 def test_saved_model_log_mel_in(tmp_path):
@@ -294,14 +320,14 @@ def test_saved_model_log_mel_in(tmp_path):
     model = TwoStepAttentionSED(3, **SMALL)
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint("serve", lambda log_mel: {k: model(log_mel)[k] for k in ("clip", "frame")},
+    archive.add_endpoint("serve", lambda log_mel: {k: model(log_mel)[k] for k in ("scores", "frame_scores")},
                          input_signature=[tf.TensorSpec((None, None, 8), tf.float32, name="log_mel")])
     archive.write_out(os.path.join(tmp_path, "sed_logmel"), verbose=False)
     loaded = tf.saved_model.load(os.path.join(tmp_path, "sed_logmel"))
     x = _data(batch=2, frames=13)[0]
     got = loaded.serve(tf.constant(x))
-    np.testing.assert_allclose(got["clip"].numpy(), _numpy(model(x)["clip"]), atol=1e-5)
-    assert got["frame"].shape == (2, 13, 3)
+    np.testing.assert_allclose(got["scores"].numpy(), _numpy(model(x)["scores"]), atol=1e-5)
+    assert got["frame_scores"].shape == (2, 13, 3)
 
 
 def test_tflite_float32_builtin_ops_in_litert(waveform_model, tmp_path):
@@ -312,4 +338,4 @@ def test_tflite_float32_builtin_ops_in_litert(waveform_model, tmp_path):
                             representative_data=wave, labels=["a", "b", "c"], sample_rate=8000, metadata=False)
     assert_tflite_builtin_only(path)
     got = run_tflite(path, wave[:1])[0]
-    np.testing.assert_allclose(got, _numpy(model(wave[:1])["clip"]), atol=1e-4)
+    np.testing.assert_allclose(got, _numpy(model(wave[:1])["scores"]), atol=1e-4)
