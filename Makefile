@@ -9,7 +9,7 @@ PYTEST_WORKERS ?= 2
 
 export TF_CPP_MIN_LOG_LEVEL := 3
 
-.PHONY: install test demo bench clean
+.PHONY: install test test-quick demo bench clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ install: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --durations=15 $(PYTEST_ARGS)
+
+# The quick local loop: every test but those marked large (tests/conftest.py's LARGE_TESTS).
+test-quick: $(STAMP)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) -m "not large" --durations=15 $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	$(PY) -m keras_audioattn.demo --out $(DEMO_OUT)
