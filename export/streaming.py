@@ -351,7 +351,7 @@ def to_streaming_tflite(model, path, chunk_seconds=0.1, quantization="int8", rep
 
     Example::
 
-        student = CNNLSTMStudent(num_classes=8, lstm_units=16, clip_duration=10.0)
+        student = CNNLSTMStudent(num_classes=8, lstm_units=16, num_samples=160_000)  # 10 s at 16 kHz
         export.to_streaming_tflite(student, "student_stream.tflite", chunk_seconds=0.1,
                                    representative_data=clips, labels=names)
     """

@@ -141,11 +141,11 @@ def run(args):
                               ("--student-config", CNNLSTMStudent, args.student_config)):
         params = inspect.signature(cls).parameters
         valid = {n for n, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
-        valid = (valid | {"name", "dtype", "trainable"}) - {"num_classes", "sample_rate", "clip_duration"}
+        valid = (valid | {"name", "dtype", "trainable"}) - {"num_classes", "sample_rate", "num_samples"}
         unknown = sorted(set(config) - valid)
         if unknown:
             raise ValueError(f"{flag}: unknown or reserved key(s) {unknown} (num_classes, sample_rate and "
-                             f"clip_duration come from the data and --sample-rate / --duration); valid keys: "
+                             f"num_samples come from the data and --sample-rate / --duration); valid keys: "
                              f"{', '.join(sorted(valid))}")
     # --teacher-config / --student-config / --setup are checked now, before the teacher trains:
     # an untrained teacher and student are built and the distillation set up once.

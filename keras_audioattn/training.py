@@ -106,6 +106,9 @@ def _sync_model_config(cls, config, data):
         config["sample_rate"] = int(data["sample_rate"])
     if "clip_duration" in params and data.get("duration") is not None:
         config["clip_duration"] = float(data["duration"])
+    if "clip_duration" in getattr(cls, "deprecated_arguments", {}) and data.get("duration") is not None:
+        # issue 17: `clip_duration` (seconds) is now `num_samples` (samples at the data's rate)
+        config["num_samples"] = int(round(float(data["duration"]) * int(data["sample_rate"])))
     if "num_channels" in params:
         config["num_channels"] = _channels(data)
     return config
@@ -901,7 +904,7 @@ def train(preset, train, val=None, out="run", *, epochs=None, batch_size=None, l
         if teacher is not None:
             from keras_audioattn.distillation import Distiller
 
-            fit_model = Distiller.from_setup(recipe["loss"], load_keras_model(teacher), network)
+            fit_model = Distiller.from_setup(recipe["distillation"], load_keras_model(teacher), network)
             fit_model(next(iter(train_ds))[0])  # BackupAndRestore needs a built model
         # On --resume the fitted statistics come back with the backup (when there is one yet).
         has_backup = os.path.isfile(backup_state)

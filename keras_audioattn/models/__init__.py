@@ -7,18 +7,15 @@ from keras_audioattn.models.two_step_attention_sed import (  # noqa: E402,F401
     FeatureStandardization,
     TwoStepAttentionSED,
 )
-from keras_audioattn.models.vggish_teacher import VGGishTeacher  # noqa: E402,F401
-from keras_audioattn.models.cnn_lstm_student import CNNLSTMStudent  # noqa: E402,F401
+from keras_audioattn.models.chang2020 import CNNLSTMStudent, VGGishTeacher  # noqa: E402,F401
 from keras_audioattn.models.cab_cnn import CABCNN, cab_cnn_training_recipe  # noqa: E402,F401
-from keras_audioattn.models.raw_waveform_asc import RawWaveformASC  # noqa: E402,F401
-from keras_audioattn.models.audio_tagger import AudioTagger  # noqa: E402,F401
-from keras_audioattn.models.tag_conditioned_asc import (  # noqa: E402,F401
+from keras_audioattn.models.jung2020 import (  # noqa: E402,F401
+    AudioTagger,
+    RawWaveformASC,
     TagConditionedASC,
-    mixup_batch,
-    tag_asc_training_recipe,
-)
-from keras_audioattn.models.code_svm import (  # noqa: E402,F401
     compare_back_ends,
     extract_codes,
     fit_code_svm,
+    mixup_batch,
+    tag_asc_training_recipe,
 )
