@@ -79,7 +79,8 @@ STATE_NAMES = ("samples", "valid", "h", "c")
 # touch resource variables: measured, see the module doc).
 RESET_SIGNATURE = "zero_state"
 _WAVEFORM_SCOPE = "waveform_buffer"
-_PASSTHROUGH = ("InputLayer", "Dropout", "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise")
+_PASSTHROUGH = ("InputLayer", "Dropout", "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise",
+                "Identity")  # Identity: e.g. the layer that names a model's "scores" output
 
 
 @dataclass
