@@ -79,7 +79,8 @@ STATE_NAMES = ("samples", "valid", "h", "c")
 # touch resource variables: measured, see the module doc).
 RESET_SIGNATURE = "zero_state"
 _WAVEFORM_SCOPE = "waveform_buffer"
-_PASSTHROUGH = ("InputLayer", "Dropout", "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise")
+_PASSTHROUGH = ("InputLayer", "Dropout", "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise",
+                "Identity")  # Identity: e.g. the layer that names a model's "scores" output
 
 
 @dataclass
@@ -351,7 +352,7 @@ def to_streaming_tflite(model, path, chunk_seconds=0.1, quantization="int8", rep
 
     Example::
 
-        student = CNNLSTMStudent(num_classes=8, lstm_units=16, clip_duration=10.0)
+        student = CNNLSTMStudent(num_classes=8, lstm_units=16, num_samples=160_000)  # 10 s at 16 kHz
         export.to_streaming_tflite(student, "student_stream.tflite", chunk_seconds=0.1,
                                    representative_data=clips, labels=names)
     """

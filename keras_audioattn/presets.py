@@ -45,50 +45,6 @@ _SMALL_STFT = {"fft_length": 256, "frame_length": 256, "frame_step": 128}
 #:   small: tiny configuration for tests / demo (``build_model(..., small=True)``).
 #:   frame_step_key: where the front-end hop lives in the model config (SED event times).
 FAMILIES = {
-    "chang2020-teacher": {
-        "module": "keras_audioattn.models.vggish_teacher",
-        "model_class": "VGGishTeacher",
-        "task": "multi_label",
-        "evaluate": ("dcase2019_task5_auprc_micro", "dcase2019_task5_auprc_macro"),
-        "monitor": ("val_micro_auprc", "max"),  # Sec. 4.3: early stopping on validation AUPRC
-        "train_overrides": {},
-        # fmax 4 kHz: the Chang front end stops at 7.5 kHz (VGGish), above an 8 kHz small run's Nyquist.
-        "small": {"blocks": [[4], [6], [8]], "dense_units": [8], "num_mel_bins": 16,
-                  "front_end": {**_SMALL_STFT, "fmax": 4000.0}},
-    },
-    "chang2020-student": {
-        "module": "keras_audioattn.models.cnn_lstm_student",
-        "model_class": "CNNLSTMStudent",
-        "task": "multi_label",
-        "evaluate": ("dcase2019_task5_auprc_micro", "dcase2019_task5_auprc_macro"),
-        "monitor": ("val_micro_auprc", "max"),
-        "train_overrides": {},
-        "small": {"lstm_units": 4, "conv_filters": 3, "num_mel_bins": 8,
-                  "front_end": {**_SMALL_STFT, "fmax": 4000.0}},
-        "distilled": True,  # the recipe's "loss" names a distillation setup (needs a teacher)
-    },
-    "jung2020-tagger": {
-        "module": "keras_audioattn.models.audio_tagger",
-        "model_class": "audio_tagger_for_training",
-        "task": "multi_label",
-        "evaluate": ("average_precision_micro", "average_precision_macro"),
-        "monitor": ("val_loss", "min"),
-        "train_overrides": {},
-        "small": {"block_filters": [4, 8], "dense_units": [8], "dropout": 0.0, "num_mel_bins": 16,
-                  "front_end": dict(_SMALL_STFT),
-                  "spec_augment": {"freq_mask_param": 4, "time_mask_param": 4}},  # short clips, 16 bands
-    },
-    "jung2020": {
-        "module": "keras_audioattn.models.tag_conditioned_asc",
-        "model_class": "tag_conditioned_asc_for_training",  # the scores-only view; needs a trained tagger
-        "task": "single_label",
-        "evaluate": ("accuracy",),
-        "monitor": ("val_accuracy", "max"),
-        "train_overrides": {},
-        "small": {"asc": {"code_dim": 6, "first_filters": 8, "first_kernel": 4, "block_filters": [8, 8, 8]},
-                  "transform_units": 8},
-        "needs_tagger": True,
-    },
 }
 
 

@@ -103,7 +103,7 @@ def jung_tag_conditioned_asc_full(tmp):
 
     asc = RawWaveformASC(num_classes=NUM_CLASSES, code_dim=6, num_channels=1, sample_rate=SR, first_filters=8,
                          first_kernel=4, block_filters=(8, 8, 8))
-    tagger = AudioTagger(num_tags=4, sample_rate=SR, block_filters=(4, 8), dense_units=(8,), dropout=0.0,
+    tagger = AudioTagger(num_classes=4, sample_rate=SR, block_filters=(4, 8), dense_units=(8,), dropout=0.0,
                          num_mel_bins=16, front_end={"fft_length": 256, "frame_length": 256, "frame_step": 128})
     model = TagConditionedASC(asc, tagger, concat="transform_before", attention=2, transform_units=8,
                               freeze_tagger=False)

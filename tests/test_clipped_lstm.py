@@ -63,7 +63,7 @@ def test_student_with_cell_clip_round_trips(tmp_path):
 
     from keras_audioattn.models import CNNLSTMStudent
 
-    student = CNNLSTMStudent(num_classes=3, lstm_units=4, num_mel_bins=8, conv_filters=2, clip_duration=0.5,
+    student = CNNLSTMStudent(num_classes=3, lstm_units=4, num_mel_bins=8, conv_filters=2, num_samples=8000,
                              front_end={"fft_length": 256, "frame_length": 256, "frame_step": 128}, cell_clip=10.0)
     assert type(student.get_layer("lstm")).__name__ == "ClippedLSTM" and student.get_config()["cell_clip"] == 10.0
     x = np.random.default_rng(2).normal(size=(2, 8000)).astype("float32") * 0.1

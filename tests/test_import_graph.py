@@ -43,9 +43,6 @@ EXPORT_IMPORTERS = ("keras_audioattn.cli",)
 #: connected component); ``("export", m, e)``: module m imports export module e outside the CLI.
 #: Only shrink this list.
 KNOWN_VIOLATIONS = frozenset({
-    # raw_waveform_asc <-> tag_conditioned_asc (Jung et al. 2020's two model modules).
-    ("cycle", "keras_audioattn.models.raw_waveform_asc", "keras_audioattn.models.tag_conditioned_asc"),
-    ("cycle", "keras_audioattn.models.tag_conditioned_asc", "keras_audioattn.models.raw_waveform_asc"),
 })
 
 

@@ -28,7 +28,7 @@ def student_params(units, mel=20, filters=32, k=5, s=2, classes=8):
 
 @pytest.mark.parametrize("units", [128, 64, 32, 16])
 def test_student_paper_configuration(units):
-    model = CNNLSTMStudent(lstm_units=units, clip_duration=10.0)
+    model = CNNLSTMStudent(lstm_units=units, num_samples=160_000)  # 10 s at 16 kHz
     assert model.count_params() == student_params(units)
     # 10 s at 16 kHz, 25 ms / 10 ms -> 998 x 20 log-mel (Sec. 4.2) -> conv 5x5/2 valid -> 497 x 8 x 32.
     assert tuple(model.get_layer("log_mel").output.shape) == (None, 998, 20)
@@ -50,7 +50,7 @@ def test_student_paper_configuration(units):
 def test_teacher_paper_configuration():
     """The DCASE 2019 Task 5 second-place system (bongjun/dcase2019-task5 model_architecture.py):
     VGGish convs, max over time only, flatten 8 x 512 = 4096, dense 2048 -> 128 -> 8."""
-    model = VGGishTeacher.from_preset("chang2020-teacher")
+    model = VGGishTeacher.from_preset("chang2020-teacher", num_samples=160_000)  # the data settings' 10 s
     convs = [(1, 64), (64, 128), (128, 256), (256, 256), (256, 512), (512, 512)]
     want = sum(9 * i * o + o for i, o in convs) + 4096 * 2048 + 2048 + 2048 * 128 + 128 + 128 * 8 + 8
     assert model.count_params() == want == 13_153_672  # Table 2: 3.96 M (see docs/chang2020.md)
@@ -96,13 +96,13 @@ def test_student_sequence_outputs_and_readouts(readout):
 
 def tiny_student(**kw):
     kw = {"num_classes": 3, "lstm_units": 4, "conv_filters": 3, "num_mel_bins": 8, "sample_rate": SR,
-          "clip_duration": 0.5, "front_end": FRONT, **kw}
+          "num_samples": 4000, "front_end": FRONT, **kw}
     return CNNLSTMStudent(**kw)
 
 
 def tiny_teacher(**kw):
     kw = {"num_classes": 3, "blocks": [[4], [4, 6]], "dense_units": [8], "num_mel_bins": 8, "sample_rate": SR,
-          "clip_duration": 0.5, "front_end": FRONT, **kw}
+          "num_samples": 4000, "front_end": FRONT, **kw}
     return VGGishTeacher(**kw)
 
 
@@ -157,7 +157,7 @@ def test_embeddings_and_log_mel_input():
 def test_bad_arguments():
     with pytest.raises(ValueError, match="lstm_units"):
         CNNLSTMStudent(lstm_units=0)
-    with pytest.raises(ValueError, match="num_mel_bins=4"):
+    with pytest.raises(ValueError, match="num_mel_bins`=4"):
         CNNLSTMStudent(num_mel_bins=4)
     with pytest.raises(ValueError, match="padding"):
         CNNLSTMStudent(padding="causal")
@@ -200,7 +200,7 @@ def test_lstm16_10s_int8_with_pooled_readout(readout, tmp_path):
     export = pytest.importorskip("export")
     from tests.helpers import assert_tflite_builtin_only
 
-    student = CNNLSTMStudent(lstm_units=16, clip_duration=10.0, readout=readout)
+    student = CNNLSTMStudent(lstm_units=16, num_samples=160_000, readout=readout)
     rng = np.random.default_rng(4)
     calibration = (0.05 * rng.normal(size=(4, 160000))).astype("float32")
     path = export.to_tflite(student, str(tmp_path / f"lstm16_{readout}.tflite"), quantization="int8",
@@ -240,9 +240,30 @@ def test_10s_student_learns_a_tiny_task():
     keras.utils.set_random_seed(0)
     x, y = _tiny_10s_task(24, 0)
     x_test, y_test = _tiny_10s_task(12, 1)
-    student = CNNLSTMStudent(num_classes=2, lstm_units=16, clip_duration=10.0, readout="mean")
+    student = CNNLSTMStudent(num_classes=2, lstm_units=16, num_samples=160_000, readout="mean")
     student.compile(optimizer=keras.optimizers.Adam(3e-3), loss="binary_crossentropy")
     student.fit(x, y, batch_size=8, epochs=12, verbose=0)
     chance = float(dcase2019_task5_auprc(y_test, np.full_like(y_test, 0.5)))
     got = float(dcase2019_task5_auprc(y_test, np.asarray(student.predict(x_test, verbose=0))))
     assert got > chance + 0.3, (got, chance)
+
+
+@pytest.mark.parametrize("cls", [CNNLSTMStudent, VGGishTeacher])
+def test_model_contract_unknown_argument_dtype_and_deprecated_alias(cls):
+    """AudioModel contract: an unknown argument is refused, the config holds the dtype, the old
+    ``clip_duration`` (seconds) still works as a deprecated alias of ``num_samples``, and the
+    output is named ``scores`` (the output Dense keeps its name ``predictions``)."""
+    build = tiny_student if cls is CNNLSTMStudent else tiny_teacher
+    with pytest.raises(TypeError, match="unknown argument `bogus`"):
+        build(bogus=1)
+    model = build()
+    config = model.get_config()
+    assert config["dtype"]["config"]["name"] == "float32" and config["num_samples"] == 4000
+    assert "clip_duration" not in config and model.clip_duration == 0.5
+    assert model.output_names == ["scores"] and model.get_layer("predictions").count_params() > 0
+    kwargs = {k: v for k, v in config.items() if k not in ("num_samples", "dtype", "name", "trainable")}
+    with pytest.warns(DeprecationWarning, match="`clip_duration` is deprecated, use `num_samples`"):
+        old = cls(**kwargs, clip_duration=0.25)
+    assert old.get_config()["num_samples"] == 2000 and tuple(old.input.shape) == (None, 2000)
+    with pytest.raises(TypeError, match="pass only `num_samples`"):
+        build(clip_duration=0.5)

@@ -196,3 +196,16 @@ def test_wrong_channel_count_is_rejected():
         model(np.zeros((1, 600, 3), "float32"))
     with pytest.raises(ValueError):
         model(np.zeros((1, 600), "float32"))
+
+
+def test_model_contract_unknown_argument_dtype_and_presets():
+    """AudioModel contract: an unknown argument is refused, the config holds the dtype, and the
+    ASC network of every ``jung2020`` preset is reachable through ``presets`` / ``from_preset``."""
+    with pytest.raises(TypeError, match="unknown argument `bogus`"):
+        small(bogus=1)
+    config = small().get_config()
+    assert config["dtype"]["config"]["name"] == "float32" and config["block_filters"] == [8, 8, 12]
+    assert RawWaveformASC.from_config(config).count_params() == small().count_params()
+    assert {"jung2020-baseline", "jung2020-tag-asc"} <= set(RawWaveformASC.presets)
+    with pytest.raises(ValueError, match="not a Jung et al. 2020 ASC preset"):
+        RawWaveformASC.from_preset("jung2020-tagger")

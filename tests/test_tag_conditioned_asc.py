@@ -25,8 +25,8 @@ ASC = dict(num_classes=3, code_dim=6, sample_rate=SR, first_filters=8, first_ker
 _np = keras.ops.convert_to_numpy
 
 
-def small_tagger(num_tags=5, **kwargs):
-    return AudioTagger(num_tags, **{**TAGGER, **kwargs})
+def small_tagger(num_classes=5, **kwargs):
+    return AudioTagger(num_classes, **{**TAGGER, **kwargs})
 
 
 def small_asc(**kwargs):
@@ -111,7 +111,7 @@ def test_narrow_transform_matches_the_papers_increment():
 def test_preset_parameter_counts(preset, extra):
     model = TagConditionedASC.from_preset(preset, tagger_overrides=dict(block_filters=(4, 8, 8, 8), dense_units=(8,)))
     assert model.count_params() - model.tagger.count_params() == DEFAULT_PARAMETER_COUNT + extra
-    assert PAPER_PRESETS[preset].keys() == {"model", "training", "data", "paper"}
+    assert PAPER_PRESETS[preset].keys() >= {"model", "training", "data", "paper"}
 
 
 def test_presets_and_training_recipe():
@@ -121,7 +121,9 @@ def test_presets_and_training_recipe():
     assert best["shared_transform"] and best["concat"]["num_transform_layers"] == 3
     assert best["attention"]["num_heads"] == 4
     assert PAPER_PRESETS["jung2020-tag-attention"]["model"]["attention"] == {"num_heads": 2, "num_transform_layers": 1}
-    assert PAPER_PRESETS["jung2020-baseline"]["data"]["num_samples"] == 479_999
+    baseline = PAPER_PRESETS["jung2020-baseline"]
+    assert baseline["data"]["duration"] == 10.0 and baseline["data"]["channels"] == 2
+    assert "479 999 samples" in baseline["paper"]  # Table 1's input (10 s at 48 kHz minus one)
     recipe = tag_asc_training_recipe()
     assert isinstance(recipe["compile"]["optimizer"], keras.optimizers.Adam)
     assert recipe["fit"]["batch_size"] == 24
@@ -152,8 +154,7 @@ def test_tagger_preset_has_the_papers_augmentations():
     assert (layer.freq_mask_param, layer.num_freq_masks, layer.time_mask_param, layer.num_time_masks) == (27, 2, 100, 2)
     assert tagger.count_params() == DEFAULT_PARAMETER_COUNT_80_TAGS  # masking adds no weight
     for name, preset in PAPER_PRESETS.items():
-        assert preset["training"]["tagger"]["preset"] == "jung2020-tagger", name
-        assert "spec_augment" not in preset["training"]["tagger"], name
+        assert preset["training"]["tagger_preset"] == "jung2020-tagger" and preset["needs_tagger"], name
 
 
 def test_tagger_front_end_preset_and_defaults():
@@ -334,7 +335,7 @@ def test_bad_networks(tagger):
         TagConditionedASC(small_asc(), stereo_tagger)
     with pytest.raises(ValueError, match="num_mel_bins"):
         AudioTagger(5, num_mel_bins=8, block_filters=(4, 4, 4, 4))
-    with pytest.raises(ValueError, match="num_tags"):
+    with pytest.raises(ValueError, match="num_classes"):
         AudioTagger(0)
     with pytest.raises(ValueError, match="poolings need at least"):
         small_tagger(num_samples=1000)
@@ -504,3 +505,31 @@ def test_mediapipe_refuses_a_stereo_file(stereo_export_model, tmp_path):
     options = audio.AudioClassifierOptions(base_options=BaseOptions(model_asset_path=f))
     with pytest.raises(Exception, match="1D and 2D"):
         audio.AudioClassifier.create_from_options(options)
+
+
+def test_model_contract_unknown_argument_dtype_and_deprecated_alias(tmp_path):
+    """AudioModel contract for AudioTagger and TagConditionedASC: unknown arguments are refused,
+    configs hold the dtype, ``num_tags`` still works as a deprecated alias of ``num_classes``, the
+    tagger's output is named ``scores`` (its Dense keeps the name ``tags``), and the presets of
+    both classes come from the registry."""
+    with pytest.raises(TypeError, match="unknown argument `bogus`"):
+        small_tagger(bogus=1)
+    with pytest.raises(TypeError, match="unknown argument `bogus`"):
+        TagConditionedASC(small_asc(num_channels=1), small_tagger(), bogus=1)
+    with pytest.warns(DeprecationWarning, match="`num_tags` is deprecated, use `num_classes`"):
+        old = AudioTagger(num_tags=4, **TAGGER)
+    assert old.num_classes == old.num_tags == 4 and "num_tags" not in old.get_config()
+    assert old.output_names == ["scores"] and old.get_layer("tags").units == 4
+    assert old.get_config()["dtype"]["config"]["name"] == "float32"
+    model = TagConditionedASC(small_asc(num_channels=1), small_tagger(), concat="code", attention=2,
+                              shared_transform=False)
+    config = model.get_config()
+    assert config["dtype"]["config"]["name"] == "float32" and config["asc"]["class_name"] == "RawWaveformASC"
+    assert config["attention"] == {"num_heads": 2, "num_transform_layers": 1}
+    x = np.random.default_rng(0).normal(size=(2, 2400)).astype("float32") * 0.1
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(_np(loaded(x)["scores"]), _np(model(x)["scores"]), atol=1e-6)
+    assert AudioTagger.presets.keys() == {"jung2020-tagger", "jung2020-tagger-tiny"}
+    assert "jung2020-tag-asc" in TagConditionedASC.presets
+    assert AudioTagger.from_preset("jung2020-tagger-tiny", num_classes=3, sample_rate=8000).num_classes == 3

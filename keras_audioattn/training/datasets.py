@@ -42,6 +42,9 @@ def _sync_model_config(cls, config, data):
         config["sample_rate"] = int(data["sample_rate"])
     if "clip_duration" in params and data.get("duration") is not None:
         config["clip_duration"] = float(data["duration"])
+    elif "clip_duration" in getattr(cls, "deprecated_arguments", {}) and data.get("duration") is not None:
+        # issue 17: the fixed clip length of these models is `num_samples` (samples at the data's rate)
+        config["num_samples"] = int(round(float(data["duration"]) * int(data["sample_rate"])))
     if "num_channels" in params:
         config["num_channels"] = _channels(data)
     return config

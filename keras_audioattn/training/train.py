@@ -139,7 +139,7 @@ def _resolve_recipe(preset, epochs, batch_size, learning_rate, optimizer, patien
         raise ArgumentError("teacher", f"applies to distilled presets (chang2020-student-*), not {preset}")
     if teacher is not None:
         teacher = os.path.abspath(resolve_model(teacher, "teacher"))  # a .keras file or a run folder
-    setup = distillation_setup if distillation_setup is not None else recipe.get("loss")
+    setup = distillation_setup if distillation_setup is not None else recipe.get("distillation")
     if teacher is not None and setup not in SETUPS:
         raise ArgumentError("distillation_setup", f"must be one of {list(SETUPS)}, got {setup!r}")
     if tagger is not None and not entry["needs_tagger"]:
