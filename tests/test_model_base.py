@@ -81,6 +81,11 @@ def test_from_preset_reads_the_registry(monkeypatch):
     model = _Tiny.from_preset("tests-tiny-a", units=(3,))
     assert model.get_config()["num_classes"] == 4 and model.get_config()["units"] == [3]
     assert _Tiny.from_preset("tests-tiny-family-tiny").get_config()["units"] == [2]
+    preset_registry.register_preset(preset_registry.Preset(
+        "tests-tiny-fixed", "tests-tiny-family", model={"num_classes": 4, "num_samples": 800},
+        recipe=preset_registry.TrainingRecipe(), data=preset_registry.DataSettings(sample_rate=16000)))
+    with pytest.warns(DeprecationWarning):  # the old name overrides the preset's value under the new name
+        assert _Tiny.from_preset("tests-tiny-fixed", clip_duration=0.1).get_config()["num_samples"] == 1600
     view = preset_registry.get("tests-tiny-a").as_dict()
     assert view["training"]["learning_rate"] == 1e-4 and view["monitor"] == ["val_loss", "min"]
     with pytest.raises(ValueError, match="did you mean tests-tiny-a"):

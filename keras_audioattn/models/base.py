@@ -133,7 +133,19 @@ class AudioModel(keras.Model):
             raise ValueError(f"{cls.__name__}.from_preset: preset {preset!r} builds "
                              f"{getattr(entry.model_class, '__name__', entry.model_class)}; presets of "
                              f"{cls.__name__}: {', '.join(cls.presets) or 'none'}.")
-        return entry.model_class(**entry.model_config(**overrides))
+        config = entry.model_config()
+        for old, target in _aliases(entry.model_class).items():  # an old name overrides the preset's new one
+            new = target if isinstance(target, str) else target[0]
+            if old in overrides and new not in overrides:
+                config.pop(new, None)
+        return entry.model_class(**{**config, **overrides})
+
+
+def _aliases(cls):
+    aliases = {}
+    for klass in reversed(cls.__mro__):
+        aliases.update(getattr(klass, "deprecated_arguments", {}) or {})
+    return aliases
 
 
 def _checked_init(cls, init):
@@ -169,9 +181,7 @@ def _checked_init(cls, init):
 
 
 def _apply_deprecated(cls, kwargs):
-    aliases = {}
-    for klass in reversed(cls.__mro__):
-        aliases.update(getattr(klass, "deprecated_arguments", {}) or {})
+    aliases = _aliases(cls)
     if not aliases or not (set(kwargs) & set(aliases)):
         return kwargs
     kwargs = dict(kwargs)
