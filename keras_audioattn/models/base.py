@@ -141,6 +141,24 @@ class AudioModel(keras.Model):
         return entry.model_class(**{**config, **overrides})
 
 
+def seconds_as_samples(default_sample_rate):
+    """A ``deprecated_arguments`` converter: seconds (or ``None``) -> samples at the call's ``sample_rate``.
+
+    For the old ``clip_duration`` arguments that became ``num_samples``:
+    ``deprecated_arguments = {"clip_duration": ("num_samples", seconds_as_samples(16000))}``;
+    ``Model(clip_duration=0.5, sample_rate=8000)`` then builds ``num_samples=4000`` (the class's
+    default rate when the call gives none).
+    """
+    def convert(seconds, arguments):
+        if seconds is None:
+            return None
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float, np.integer, np.floating)) or not seconds > 0:
+            raise ValueError(f"`clip_duration` must be a positive number of seconds or None, got {seconds!r}.")
+        return int(round(float(seconds) * int(arguments.get("sample_rate", default_sample_rate))))
+
+    return convert
+
+
 def _aliases(cls):
     aliases = {}
     for klass in reversed(cls.__mro__):
@@ -198,4 +216,4 @@ def _apply_deprecated(cls, kwargs):
     return kwargs
 
 
-__all__ = ["AudioModel", "BASE_ARGUMENTS"]
+__all__ = ["AudioModel", "BASE_ARGUMENTS", "seconds_as_samples"]

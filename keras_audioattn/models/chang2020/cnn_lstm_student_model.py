@@ -43,8 +43,7 @@ from __future__ import annotations
 import keras
 
 from keras_audioattn.models._common import log_mel_input
-from keras_audioattn.models.base import AudioModel
-from keras_audioattn.models.chang2020.clip_duration_alias import clip_duration_alias
+from keras_audioattn.models.base import AudioModel, seconds_as_samples
 from keras_audioattn.models.chang2020.clipped_lstm_layer import ClippedLSTM
 from keras_audioattn.models.chang2020.sequence_readout_layer import READOUTS, SequenceReadout
 from keras_audioattn.validation import one_of, optional, positive_int, positive_number
@@ -91,7 +90,7 @@ class CNNLSTMStudent(AudioModel):
     weightless identity that names the output).
     """
 
-    deprecated_arguments = clip_duration_alias(16000)
+    deprecated_arguments = {"clip_duration": ("num_samples", seconds_as_samples(16000))}
     deprecated_outputs = {"predictions": "scores"}
 
     def __init__(self, num_classes=8, lstm_units=128, num_mel_bins=20, conv_filters=32, kernel_size=5,

@@ -35,8 +35,7 @@ from __future__ import annotations
 import keras
 
 from keras_audioattn.models._common import log_mel_input
-from keras_audioattn.models.base import AudioModel
-from keras_audioattn.models.chang2020.clip_duration_alias import clip_duration_alias
+from keras_audioattn.models.base import AudioModel, seconds_as_samples
 from keras_audioattn.models.chang2020.time_max_pooling_layer import TimeMaxPooling
 from keras_audioattn.validation import int_sequence, one_of, optional, positive_int
 
@@ -83,7 +82,7 @@ class VGGishTeacher(AudioModel):
       >>> teacher(np.zeros((1, 160000), "float32")).shape            # (1, 8)
     """
 
-    deprecated_arguments = clip_duration_alias(16000)
+    deprecated_arguments = {"clip_duration": ("num_samples", seconds_as_samples(16000))}
     deprecated_outputs = {"predictions": "scores"}
 
     def __init__(self, num_classes=8, blocks=PAPER_BLOCKS, dense_units=(2048, 128), num_mel_bins=64,

@@ -38,19 +38,12 @@ from keras import ops
 
 from keras_audioattn import validation
 from keras_audioattn.models._common import log_mel_input
-from keras_audioattn.models.base import AudioModel
+from keras_audioattn.models.base import AudioModel, seconds_as_samples
 from keras_audioattn.models.zhang2018.attention_lstm_layer import AttentionLSTM, make_cell
 
 _PKG = "keras_audioattn"
 VARIANTS = ("ta_sa", "ta", "sa", "vanilla")
 DEFAULT_SAMPLE_RATE = 44100  # DCASE 2016 (§3)
-
-
-def _seconds_to_samples(seconds, arguments):
-    """The deprecated ``clip_duration`` (seconds) as ``num_samples`` at the model's sample rate."""
-    if seconds is None:
-        return None
-    return int(round(float(seconds) * int(arguments.get("sample_rate", DEFAULT_SAMPLE_RATE))))
 
 
 @keras.saving.register_keras_serializable(package=_PKG)
@@ -99,7 +92,7 @@ class AttentionLSTMClassifier(AudioModel):
         scores = model.predict(waveforms)                                   # (n, 44100) -> (n, 15)
     """
 
-    deprecated_arguments = {"clip_duration": ("num_samples", _seconds_to_samples)}
+    deprecated_arguments = {"clip_duration": ("num_samples", seconds_as_samples(DEFAULT_SAMPLE_RATE))}
     deprecated_outputs = {"predictions": "scores"}
 
     def __init__(self, num_classes, variant="ta_sa", units=128, attention_size=64, num_clusters=128,
