@@ -12,14 +12,14 @@ the artifact they wrote against the Keras model before returning its path. See d
 """
 
 from export.checks import ExportCheckError, assert_builtin_only, run_tflite, tflite_ops
-from export.common import output_names
+from export.common import frame_scores_model, output_names
 from export.metadata import add_metadata, read_metadata
-from export.saved_model import to_saved_model
+from export.saved_model import frame_hop_seconds, to_saved_model
 from export.streaming import StreamingRunner, check_streaming_tflite, to_streaming_tflite
 from export.tflite import QUANTIZATIONS, TOLERANCES, check_tflite, to_tflite
 
 __all__ = [
-    "ExportCheckError", "QUANTIZATIONS", "StreamingRunner", "check_streaming_tflite", "to_streaming_tflite", "TOLERANCES", "add_metadata", "assert_builtin_only",
+    "ExportCheckError", "QUANTIZATIONS", "frame_hop_seconds", "frame_scores_model", "StreamingRunner", "check_streaming_tflite", "to_streaming_tflite", "TOLERANCES", "add_metadata", "assert_builtin_only",
     "check_tflite", "output_names", "read_metadata", "run_tflite", "tflite_ops", "to_saved_model",
     "to_tflite",
 ]

@@ -46,6 +46,29 @@ def waveform_only(model):
     return model
 
 
+def frame_scores_model(model, key="frame_scores"):
+    """A single-output view of ``model``: waveform in, its frame-level output ``key`` out
+    ``(batch, frames, classes)``, sharing the weights, for a frame-output ``.tflite``
+    (``to_tflite(frame_scores_model(sed), "sed_frames.tflite", metadata=False)``; frame ``i``
+    starts at ``i * frame_hop_seconds``, see :func:`export.saved_model.frame_hop_seconds`).
+
+    Raises:
+      ValueError: the model has no output named ``key``.
+    """
+    import keras
+
+    model = waveform_only(model)
+    names = list(getattr(model, "output_names", None) or [])
+    if key not in names:
+        raise ValueError(f"model {model.name!r} has no output {key!r}; outputs: {names}")
+    waveform = keras.Input(shape=model.inputs[0].shape[1:], dtype="float32", name="waveform")
+    view = keras.Model(waveform, model(waveform)[key], name=f"{model.name}_{key}")
+    for attribute in ("sample_rate",):
+        if hasattr(model, attribute):
+            setattr(view, attribute, getattr(model, attribute))
+    return view
+
+
 def waveform_input_spec(model):
     """Returns ``num_samples`` (an int or None) of the model's waveform input, or raises ValueError.
 

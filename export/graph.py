@@ -50,8 +50,9 @@ def trace_serving_function(model, batch_size, num_samples, scores_key=None, only
     return concrete, mapping
 
 
-def save_module(path, concrete, variables, assets=()):
-    """Writes a SavedModel with ``concrete`` as ``serving_default``; returns nothing."""
+def save_module(path, concrete, variables, assets=(), extra_signatures=None):
+    """Writes a SavedModel with ``concrete`` as ``serving_default`` (and ``extra_signatures``,
+    ``{name: concrete function}``); returns nothing."""
     import tensorflow as tf
 
     module = tf.Module()
@@ -59,4 +60,4 @@ def save_module(path, concrete, variables, assets=()):
     # as resource variables that the TFLite converter then fails to freeze (VAR_HANDLE ops).
     module.exported_variables = list(variables)
     module.assets = [tf.saved_model.Asset(a) for a in assets]
-    tf.saved_model.save(module, path, signatures={"serving_default": concrete})
+    tf.saved_model.save(module, path, signatures={"serving_default": concrete, **(extra_signatures or {})})

@@ -13,6 +13,12 @@ Signature ``serving_default``: input ``waveform`` float32 ``(batch, samples)`` (
 None when the model accepts any length), or ``(batch, samples, channels)`` for a multi-channel
 model (Jung et al.'s stereo ``RawWaveformASC``; the JSON asset records ``channels``), outputs ``scores`` plus any extra model outputs under
 the names described in :mod:`export.common`.
+
+Signature ``frame_scores`` (models with a ``frame_scores`` output, e.g. the 2APAE SED model):
+the same ``waveform`` input, output ``frame_scores`` ``(batch, frames, classes)``; frame ``i``
+starts at ``i * frame_hop_seconds`` (the JSON asset's ``frame_hop_seconds``: the log-mel front
+end's hop), so ``keras_audioattn.metrics.frame_scores_to_events(frame_scores[0],
+info["frame_hop_seconds"], class_names=labels)`` gives events in seconds.
 """
 
 from __future__ import annotations
@@ -72,6 +78,8 @@ def to_saved_model(model, directory, labels, sample_rate, version=1, scores_key=
 
     concrete, mapping = trace_serving_function(model, None, num_samples, scores_key=scores_key, channels=channels)
     num_classes = concrete.structured_outputs["scores"].shape[-1]
+    extra_signatures = _frame_signature(concrete, (None, num_samples) if channels is None
+                                        else (None, num_samples, int(channels)))
     labels = _check_labels(labels, num_classes)
     with tempfile.TemporaryDirectory() as tmp:
         assets = []
@@ -88,18 +96,47 @@ def to_saved_model(model, directory, labels, sample_rate, version=1, scores_key=
             "scores_key": scores_key,
             "num_classes": num_classes,
             "model_name": model.name,
+            "signatures": ["serving_default", *extra_signatures],
         }
+        if extra_signatures:
+            info["frame_hop_seconds"] = frame_hop_seconds(model, sample_rate)
         assets.append(os.path.join(tmp, "audioattn_export.json"))
         with open(assets[-1], "w", encoding="utf-8") as f:
             json.dump(info, f, indent=1)
         staging = os.path.join(tmp, "saved_model")
-        save_module(staging, concrete, backend_variables([model]), assets)
+        save_module(staging, concrete, backend_variables([model]), assets, extra_signatures)
         replace_path(path, staging)
 
     if check:
         check_saved_model(path, model, num_samples or sample_rate, sample_rate, mapping, atol=atol,
                           channels=channels)
     return path
+
+
+FRAME_SCORES = "frame_scores"
+
+
+def _frame_signature(concrete, shape):
+    """``{"frame_scores": function}`` returning only the frame-level scores, when the model has them."""
+    import tensorflow as tf
+
+    if FRAME_SCORES not in concrete.structured_outputs:
+        return {}
+    @tf.function(input_signature=[tf.TensorSpec(shape, tf.float32, name="waveform")], autograph=False)
+    def frames(waveform):
+        return {FRAME_SCORES: concrete(waveform=waveform)[FRAME_SCORES]}
+
+    return {FRAME_SCORES: frames.get_concrete_function()}
+
+
+def frame_hop_seconds(model, sample_rate):
+    """Seconds between frame-level outputs: the hop of the model's log-mel front end (layer
+    ``log_mel``; the 2APAE encoder keeps the time resolution), or None when it has none."""
+    try:
+        front_end = model.get_layer("log_mel")
+    except ValueError:
+        return None
+    return float(front_end.frame_step) / float(sample_rate)
 
 
 def check_saved_model(path, model, num_samples, sample_rate, mapping, atol=1e-4, channels=None):
@@ -110,9 +147,15 @@ def check_saved_model(path, model, num_samples, sample_rate, mapping, atol=1e-4,
     from export.checks import ExportCheckError, compare_outputs
     from export.common import name_outputs
 
-    signature = tf.saved_model.load(path).signatures["serving_default"]
+    signatures = tf.saved_model.load(path).signatures
+    signature = signatures["serving_default"]
     batch = np.stack(list(check_signals(num_samples, sample_rate, channels=channels).values()))
     got = {k: v.numpy() for k, v in signature(waveform=tf.constant(batch)).items()}
+    if FRAME_SCORES in got:
+        if FRAME_SCORES not in signatures:
+            raise ExportCheckError(f"SavedModel has no {FRAME_SCORES!r} signature")
+        frames = signatures[FRAME_SCORES](waveform=tf.constant(batch))[FRAME_SCORES].numpy()
+        compare_outputs(got[FRAME_SCORES], frames, 1e-6, f"SavedModel signature {FRAME_SCORES!r}")
     want = {k: np.asarray(v) for k, v in name_outputs(model(batch, training=False), mapping).items()}
     if set(got) != set(want):
         raise ExportCheckError(f"SavedModel outputs {sorted(got)} != expected {sorted(want)}")

@@ -100,3 +100,33 @@ def test_errors(exported, tmp_path):
     features = keras.Input((100, 16))  # (frames, mel bins): a feature input (stereo waveforms export)
     with pytest.raises(ValueError, match="not a waveform"):
         export.to_saved_model(keras.Model(features, features), tmp_path / "o", LABELS, SAMPLE_RATE)
+
+
+def test_sed_frame_scores_signature_hop_and_frame_tflite(tmp_path):
+    """Issue 16: the 2APAE model's per-frame scores as a second SavedModel signature and as a
+    frame-output .tflite, with frame times from the front end's hop."""
+    import tensorflow as tf
+
+    from keras_audioattn import presets
+    from keras_audioattn.metrics import frame_scores_to_events
+
+    model = presets.build_model("deshmukh2020-2apae", num_classes=3, small=True, for_training=True, sample_rate=8000)
+    path = export.to_saved_model(model, tmp_path / "sed", labels=["a", "b", "c"], sample_rate=8000)
+    info = json.load(open(os.path.join(path, "assets", "audioattn_export.json")))
+    hop = model.get_layer("log_mel").frame_step / 8000
+    assert info["signatures"] == ["serving_default", "frame_scores"] and info["frame_hop_seconds"] == hop
+    wave = np.random.default_rng(0).standard_normal((1, 16000)).astype("float32") * 0.1
+    frames = tf.saved_model.load(path).signatures["frame_scores"](waveform=tf.constant(wave))["frame_scores"].numpy()
+    want = np.asarray(model(wave)["frame_scores"])
+    np.testing.assert_allclose(frames, want, atol=1e-5)
+    events = frame_scores_to_events(frames[0], info["frame_hop_seconds"], threshold=float(np.median(frames)),
+                                    class_names=["a", "b", "c"])
+    assert events and all(0 <= on < off <= frames.shape[1] * hop + 1e-9 for on, off, _ in events)
+
+    tflite = export.to_tflite(export.frame_scores_model(model), tmp_path / "frames.tflite", "float32",
+                              sample_rate=8000, num_samples=16000, metadata=False)
+    got = export.run_tflite(tflite, wave)["scores"]
+    assert got.shape == want.shape == (1, (16000 - 256) // 128 + 1, 3)
+    np.testing.assert_allclose(got, want, atol=1e-4)
+    with pytest.raises(ValueError, match="no output 'frame_scores'"):
+        export.frame_scores_model(tiny_conv_model())
