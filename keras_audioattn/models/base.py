@@ -51,7 +51,9 @@ from keras_audioattn.validation import unknown_arguments
 BASE_ARGUMENTS = ("name", "trainable", "dtype")
 
 
-class _ClassProperty:
+class classproperty:  # noqa: N801  (used like the builtin ``property``)
+    """A read-only property of the class (``CABCNN.presets``), like keras-hub's ``classproperty``."""
+
     def __init__(self, getter):
         self.getter = getter
 
@@ -116,7 +118,7 @@ class AudioModel(keras.Model):
         return cls(**cls.deserialize_arguments(config))
 
     # -- presets ----------------------------------------------------------------------------
-    @_ClassProperty
+    @classproperty
     def presets(cls):  # noqa: N805  (a class property)
         """``{name: Preset}`` of the registered presets that build this class."""
         return preset_registry.presets_of(cls)
@@ -139,6 +141,17 @@ class AudioModel(keras.Model):
             if old in overrides and new not in overrides:
                 config.pop(new, None)
         return entry.model_class(**{**config, **overrides})
+
+
+def scores_head(x, num_classes, activation, dense_name="predictions", **dense_kwargs):
+    """The classifier every model ends with: ``Dense(num_classes, activation)`` in float32 (also under
+    a mixed-precision policy), then a weightless ``Identity`` named ``"scores"``, the output's name.
+
+    The Dense keeps ``dense_name``: files saved before the ``scores`` vocabulary hold its weights
+    under that name (``deprecated_outputs = {dense_name: "scores"}``).
+    """
+    x = keras.layers.Dense(num_classes, activation=activation, dtype="float32", name=dense_name, **dense_kwargs)(x)
+    return keras.layers.Identity(name="scores", dtype="float32")(x)
 
 
 def seconds_as_samples(default_sample_rate):
@@ -216,4 +229,4 @@ def _apply_deprecated(cls, kwargs):
     return kwargs
 
 
-__all__ = ["AudioModel", "BASE_ARGUMENTS", "seconds_as_samples"]
+__all__ = ["AudioModel", "BASE_ARGUMENTS", "classproperty", "scores_head", "seconds_as_samples"]

@@ -43,7 +43,7 @@ from __future__ import annotations
 import keras
 
 from keras_audioattn.models._common import log_mel_input
-from keras_audioattn.models.base import AudioModel, seconds_as_samples
+from keras_audioattn.models.base import AudioModel, seconds_as_samples, scores_head
 from keras_audioattn.models.chang2020.clipped_lstm_layer import ClippedLSTM
 from keras_audioattn.models.chang2020.sequence_readout_layer import READOUTS, SequenceReadout
 from keras_audioattn.validation import one_of, optional, positive_int, positive_number
@@ -130,10 +130,7 @@ class CNNLSTMStudent(AudioModel):
         if sequences:
             x = SequenceReadout(readout, name="readout")(x)
         if include_top:
-            x = keras.layers.Dense(num_classes, activation=classifier_activation, dtype="float32",  # mixed precision
-                                   name="predictions")(x)
-            # The output's name; the Dense keeps its name, under which older .keras files hold its weights.
-            x = keras.layers.Identity(name="scores", dtype="float32")(x)
+            x = scores_head(x, num_classes, classifier_activation)
         super().__init__(inputs=inputs, outputs=x, name=name, **kwargs)
 
         self.num_classes = num_classes if include_top else None

@@ -35,7 +35,7 @@ from __future__ import annotations
 import keras
 
 from keras_audioattn.models._common import log_mel_input
-from keras_audioattn.models.base import AudioModel, seconds_as_samples
+from keras_audioattn.models.base import AudioModel, seconds_as_samples, scores_head
 from keras_audioattn.models.chang2020.time_max_pooling_layer import TimeMaxPooling
 from keras_audioattn.validation import int_sequence, one_of, optional, positive_int
 
@@ -121,10 +121,7 @@ class VGGishTeacher(AudioModel):
         for k, units in enumerate(dense_units, start=1):
             x = keras.layers.Dense(units, activation="relu", name=f"fc{k}")(x)
         if include_top:
-            x = keras.layers.Dense(num_classes, activation=classifier_activation, dtype="float32",  # mixed precision
-                                   name="predictions")(x)
-            # The output's name; the Dense keeps its name, under which older .keras files hold its weights.
-            x = keras.layers.Identity(name="scores", dtype="float32")(x)
+            x = scores_head(x, num_classes, classifier_activation)
         super().__init__(inputs=inputs, outputs=x, name=name, **kwargs)
 
         self.num_classes = num_classes if include_top else None

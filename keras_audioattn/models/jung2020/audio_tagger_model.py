@@ -44,7 +44,7 @@ import keras
 
 from keras_audioattn.layers.front_ends import FRONT_END_PRESETS, LogMelSpectrogram
 from keras_audioattn.layers.spec_augment import SPEC_AUGMENT_POLICIES, SpecAugment
-from keras_audioattn.models.base import AudioModel
+from keras_audioattn.models.base import AudioModel, scores_head
 from keras_audioattn.models.jung2020.mel_time_pooling_layer import MelTimePooling
 from keras_audioattn.validation import int_sequence, optional, positive_int, probability
 
@@ -141,9 +141,7 @@ class AudioTagger(AudioModel):
         if include_top:
             if dropout:
                 x = keras.layers.Dropout(dropout, name="dropout_top")(x)
-            x = keras.layers.Dense(num_classes, activation="sigmoid", name="tags")(x)
-            # The output's name; the Dense keeps its name, under which older .keras files hold its weights.
-            x = keras.layers.Identity(name="scores")(x)
+            x = scores_head(x, num_classes, "sigmoid", dense_name="tags")
         super().__init__(inputs=waveform, outputs=x, name=name, **kwargs)
         self.num_classes = num_classes
         self.sample_rate = sample_rate

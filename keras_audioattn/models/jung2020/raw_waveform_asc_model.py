@@ -34,7 +34,7 @@ import keras
 
 from keras_audioattn import preset_registry
 from keras_audioattn.layers.front_ends import PreEmphasis
-from keras_audioattn.models.base import AudioModel, _ClassProperty
+from keras_audioattn.models.base import AudioModel, classproperty
 from keras_audioattn.validation import int_sequence, number, one_of, optional, positive_int
 
 _PKG = "keras_audioattn"
@@ -198,7 +198,7 @@ class RawWaveformASC(AudioModel):
         return keras.Model(self.inputs[0], {"scores": self._scores, "code": self._code, "features": self._features},
                            name=f"{self.name}_outputs")
 
-    @_ClassProperty
+    @classproperty
     def presets(cls):  # noqa: N805  (a class property)
         """The ``jung2020`` presets: each holds a RawWaveformASC configuration (its ``asc``)."""
         return jung2020_presets()

@@ -46,7 +46,7 @@ import os
 import keras
 import numpy as np
 
-from keras_audioattn.models.base import AudioModel, _ClassProperty
+from keras_audioattn.models.base import AudioModel, classproperty
 from keras_audioattn.models.jung2020.audio_tagger_model import AudioTagger
 from keras_audioattn.models.jung2020.channel_mean_layer import ChannelMean
 from keras_audioattn.models.jung2020.raw_waveform_asc_model import (RawWaveformASC, jung2020_model_config,
@@ -261,7 +261,7 @@ class TagConditionedASC(AudioModel):
             value = getattr(self, name)
         return super().serialize_argument(name, value)
 
-    @_ClassProperty
+    @classproperty
     def presets(cls):  # noqa: N805  (a class property)
         """The ``jung2020`` presets (the registry's family builds their scores-only training view,
         :func:`tag_conditioned_asc_for_training`)."""

@@ -38,7 +38,7 @@ from keras import ops
 
 from keras_audioattn import validation
 from keras_audioattn.models._common import log_mel_input
-from keras_audioattn.models.base import AudioModel, seconds_as_samples
+from keras_audioattn.models.base import AudioModel, seconds_as_samples, scores_head
 from keras_audioattn.models.zhang2018.attention_lstm_layer import AttentionLSTM, make_cell
 
 _PKG = "keras_audioattn"
@@ -128,10 +128,7 @@ class AttentionLSTMClassifier(AudioModel):
                 x = keras.layers.Dense(size, activation="relu", kernel_regularizer=regularizer, name=f"dense_{i}")(x)
                 if dropout:
                     x = keras.layers.Dropout(dropout, name=f"dropout_{i}")(x)
-            x = keras.layers.Dense(num_classes, activation=classifier_activation,
-                                   kernel_regularizer=regularizer, dtype="float32",  # mixed precision
-                                   name="predictions")(x)  # the weights' name in saved files
-            x = keras.layers.Identity(name="scores", dtype="float32")(x)
+            x = scores_head(x, num_classes, classifier_activation, kernel_regularizer=regularizer)
         super().__init__(inputs=inputs, outputs=x, name=name, **kwargs)
 
         self.num_classes = num_classes
