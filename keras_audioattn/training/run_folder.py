@@ -19,15 +19,19 @@ the package wrote (the folder's ownership manifest).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import os
+import warnings
 
 import h5py
 import keras
 
 from keras_audioattn.data import load_class_names
 from keras_audioattn.files import OwnedFolder, read_json, remove_stale_temporaries, write_json, write_text
+from keras_audioattn.models.base import _apply_deprecated
+from keras_audioattn.preset_registry import DataSettings
 from keras_audioattn.training.arguments import ArgumentError, MissingFileArgument
 
 MODEL_FILE = "model.keras"
@@ -174,16 +178,36 @@ def _truncate_log(path, epochs_done):
         write_text(path, buffer.getvalue())
 
 
-def _check_same_run(out, stored, model_cfg, data):
-    """``--resume`` with another architecture / data setting: ValueError naming the differences."""
-    fresh = json.loads(json.dumps(model_cfg, default=str))
-    old = stored.get("model") or {}
+def _current_names(cls, model_cfg):
+    """``model_cfg`` with the deprecated argument names of ``cls`` mapped to the current ones
+    (a run folder written before issue 17 stores ``clip_duration``, ``num_tags``, ``input``,
+    ``front_end_config``)."""
+    if cls is None or not getattr(cls, "deprecated_arguments", None):
+        return dict(model_cfg)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            return _apply_deprecated(cls, dict(model_cfg))
+        except (TypeError, ValueError):
+            return dict(model_cfg)  # both names stored: compared as they are
+
+
+def _check_same_run(out, stored, model_cfg, data, cls=None):
+    """``--resume`` with another architecture / data setting: ValueError naming the differences.
+
+    The stored model config is compared under the current argument names of ``cls`` (its
+    deprecated aliases mapped), and the data section on the fields the data settings have now
+    (a key the settings no longer have, e.g. ``recording_duration``, is ignored)."""
+    fresh = json.loads(json.dumps(_current_names(cls, model_cfg), default=str))
+    old = json.loads(json.dumps(_current_names(cls, stored.get("model") or {}), default=str))
     diffs = [f"{k}: {old.get(k)!r} -> {fresh.get(k)!r}" for k in sorted(set(old) | set(fresh))
              if old.get(k) != fresh.get(k)]
-    stored_data = stored.get("data") or {}
+    # A key an older run did not store has the data settings' default (e.g. "batching": "pad").
+    defaults = {f.name: f.default for f in dataclasses.fields(DataSettings) if f.default is not dataclasses.MISSING}
+    stored_data = {**defaults, **(stored.get("data") or {})}
     fresh_data = json.loads(json.dumps(data, default=str))
     diffs += [f"data.{k}: {stored_data.get(k)!r} -> {fresh_data.get(k)!r}"
-              for k in sorted(set(stored_data) | set(fresh_data)) if stored_data.get(k) != fresh_data.get(k)]
+              for k in sorted(fresh_data) if stored_data.get(k) != fresh_data.get(k)]
     if diffs:
         shown = "; ".join(d[:120] for d in diffs[:4]) + (f"; and {len(diffs) - 4} more" if len(diffs) > 4 else "")
         raise ValueError(f"--resume: the run in {out} was trained with another model/data configuration ({shown}). "
