@@ -46,6 +46,7 @@ import os
 import keras
 import numpy as np
 
+from keras_audioattn.data.mixup import mixup_batch  # noqa: F401  (the one mix-up, under its old name here)
 from keras_audioattn.models.base import AudioModel, _ClassProperty
 from keras_audioattn.models.jung2020.audio_tagger_model import AudioTagger
 from keras_audioattn.models.jung2020.channel_mean_layer import ChannelMean
@@ -285,21 +286,6 @@ class TagConditionedASC(AudioModel):
         tagger = tagger if tagger is not None else AudioTagger(**tagger_cfg)
         return cls(asc, tagger, **config)
 
-
-
-def mixup_batch(x, y, alpha=0.2, rng=None):
-    """Mix-up (Zhang et al. 2017) of one NumPy batch: ``lam x + (1 - lam) x[perm]`` and the same for ``y``.
-
-    ``lam ~ Beta(alpha, alpha)`` per example. §4.2 applies mix-up to both systems without giving
-    alpha; 0.2 is our default.
-    """
-    rng = np.random.default_rng() if rng is None else rng
-    x, y = np.asarray(x), np.asarray(y, dtype=np.float32)
-    lam = rng.beta(alpha, alpha, size=len(x)).astype(np.float32)
-    perm = rng.permutation(len(x))
-    lx = lam.reshape((-1,) + (1,) * (x.ndim - 1))
-    ly = lam.reshape((-1,) + (1,) * (y.ndim - 1))
-    return lx * x + (1 - lx) * x[perm], ly * y + (1 - ly) * y[perm]
 
 
 def tag_conditioned_asc_for_training(num_classes=10, sample_rate=48000, asc=None, tagger=None, concat=None,
