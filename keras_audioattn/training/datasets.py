@@ -100,11 +100,12 @@ def check_sample_rates(manifest, sample_rate, resample=False, what="data"):
             wrong.setdefault(int(rate), []).append(i)
     if wrong:
         rate, indices = next(iter(wrong.items()))
-        raise ValueError(
+        raise ArgumentError(
+            "resample",
             f"sample-rate mismatch: {sum(len(v) for v in wrong.values())} of {len(manifest)} files of the {what} "
             f"are not at {sample_rate} Hz, the rate this preset/model expects (e.g. {manifest.where(indices[0])} "
-            f"is at {rate} Hz). Pass --resample (resample=True) to resample them while reading, or "
-            f"--sample-rate {rate} (sample_rate={rate}) to build the model for the data's rate.")
+            f"is at {rate} Hz). Pass resample=True to resample them while reading, or "
+            f"sample_rate={rate} to build the model for the data's rate.", mentions=("sample_rate",), leading=False)
 
 
 def make_dataset(manifest, class_names, data, task, batch_size, shuffle=False, seed=0, epoch=None,
@@ -203,8 +204,8 @@ def _read(path, data, resample, seconds=None):
     waveform, rate = load_audio(path, sample_rate=int(data["sample_rate"]) if resample else None, mono=channels == 1,
                                 duration=seconds)
     if int(rate) != int(data["sample_rate"]):
-        raise ValueError(f"{path}: sample-rate mismatch: the file is at {rate} Hz, the model expects "
-                         f"{data['sample_rate']} Hz (pass --resample to resample it)")
+        raise ArgumentError("resample", f"{path}: sample-rate mismatch: the file is at {rate} Hz, the model expects "
+                                        f"{data['sample_rate']} Hz (pass resample=True to resample it)", leading=False)
     return waveform if channels == 1 else _to_channels(waveform, channels, str(path))
 
 

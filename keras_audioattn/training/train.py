@@ -35,7 +35,7 @@ from keras_audioattn.training.callbacks import check_finite, run_callbacks
 from keras_audioattn.preset_registry import DataSettings, Preset, TrainingRecipe
 from keras_audioattn.training.datasets import _sync_model_config, check_sample_rates, data_dict, make_dataset, resolve_data
 from keras_audioattn.training.run_folder import (BACKUP_DIR, CLASS_NAMES_FILE, CONFIG_FILE, LOG_FILE, MODEL_FILE,
-                                                 WORKERS_DIR, _check_same_run, _is_chief, _prepare_out,
+                                                 WORKERS_DIR, _check_same_run, both_overwrite_and_resume, _is_chief, _prepare_out,
                                                  _read_config, _truncate_log, _write_json, load_keras_model,
                                                  resolve_model)
 from keras_audioattn.training.strategy import (STRATEGIES, _avoid_distributed_symbolic_build, _mixed_policy,
@@ -258,7 +258,7 @@ def _prepare_folder(out, dist, overwrite, resume, preset):
     if chief:
         return True, out, _prepare_out(out, overwrite, resume, preset)
     if overwrite and resume:
-        raise ValueError("choose one of --overwrite (start again) and --resume (continue)")
+        raise both_overwrite_and_resume()
     work = os.path.join(out, WORKERS_DIR, str(task_id))
     if not resume:
         shutil.rmtree(work, ignore_errors=True)
@@ -417,7 +417,7 @@ def train(preset, train, val=None, out="run", *, epochs=None, batch_size=None, l
         return {"model_path": os.path.join(out, MODEL_FILE), "history": {}, "initial_epoch": stored.get(
             "epochs_completed", 0), "epochs_run": 0, "config": stored}
     if stored is not None and stored.get("class_names") != class_names:
-        raise ValueError(f"--resume: the class list differs from the stored run's ({stored.get('class_names')})")
+        raise ArgumentError("resume", f": the class list differs from the stored run's ({stored.get('class_names')})")
 
     set_determinism(seed, deterministic)
     replicas = int(dist.num_replicas_in_sync)
@@ -436,7 +436,7 @@ def train(preset, train, val=None, out="run", *, epochs=None, batch_size=None, l
     backup_state = os.path.join(work, BACKUP_DIR, "training_metadata.json")
     if resume:
         # Rows of an epoch the kill interrupted (logged before its backup) are dropped: it runs again.
-        done = _read_config(backup_state, "--resume").get("epoch", 0) if os.path.isfile(backup_state) else 0
+        done = _read_config(backup_state, "resume").get("epoch", 0) if os.path.isfile(backup_state) else 0
         _truncate_log(os.path.join(work, LOG_FILE), int(done))
 
     callback_args = steps["callbacks"]
