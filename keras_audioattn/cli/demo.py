@@ -17,7 +17,11 @@ Every step is an ``audioattn`` command, run in this process exactly as a user wo
 
 The sizes here (clip length, teacher width, epochs) are the demo's, chosen to finish in a few
 minutes on 2 CPU cores; the paper configurations are the presets' defaults. ``--small`` shrinks
-everything further (used by the test suite). A non-empty ``--out`` is replaced only when an
+everything further (used by the test suite): the models are then the ``chang2020-teacher-tiny``
+and ``chang2020-student-tiny`` presets' (``audioattn train --small``).
+
+This module lives in :mod:`keras_audioattn.cli` (it runs ``audioattn export`` and LiteRT through
+``export.checks``); ``python -m keras_audioattn.demo`` and ``keras_audioattn.demo`` still work. A non-empty ``--out`` is replaced only when an
 earlier demo wrote it (it holds a ``.audioattn-demo`` marker) or with ``--overwrite``.
 """
 
@@ -33,16 +37,18 @@ import time
 import keras
 import numpy as np
 
-from keras_audioattn import cli
+from export.checks import invoke_tflite
+from keras_audioattn.cli import main as cli_main
 from keras_audioattn.data import load_audio, load_class_names, load_manifest
 from keras_audioattn.data.batching import fit_length
 
 MARKER = ".audioattn-demo"
-# Demo sizes (paper sizes are the presets' defaults).
+# Demo data and schedule (paper sizes are the presets' defaults). The full demo's teacher is a
+# reduced VGGish (``teacher_config``: a named demo choice, not the paper's); ``--small`` trains the
+# families' tiny presets (``audioattn train --small``: chang2020-teacher-tiny, chang2020-student-tiny).
 FULL = {"num_clips": 320, "duration": 2.0, "teacher_epochs": 15, "epochs": 30, "batch_size": 16,
         "teacher_config": {"blocks": [[16], [32], [64]], "dense_units": [128, 64]}}
-SMALL = {"num_clips": 20, "duration": 0.5, "teacher_epochs": 1, "epochs": 1, "batch_size": 8,
-         "teacher_config": {"blocks": [[4], [8], [8]], "dense_units": [16]}}
+SMALL = {"num_clips": 20, "duration": 0.5, "teacher_epochs": 1, "epochs": 1, "batch_size": 8}
 
 
 def _step(title):
@@ -52,7 +58,7 @@ def _step(title):
 def _command(argv):
     """Runs one ``audioattn`` command in-process, echoing it; a failure ends the demo."""
     print("$ audioattn " + " ".join(argv), flush=True)
-    code = cli.main(argv)
+    code = cli_main(argv)
     if code:
         raise SystemExit(f"demo: 'audioattn {argv[0]}' failed with exit code {code}")
 
@@ -81,7 +87,8 @@ def run(out, small=False, overwrite=False, seed=0):
     duration = str(sizes["duration"])
     train_csv, val_csv, test_csv = (os.path.join(data, f"{name}.csv") for name in ("train", "validation", "test"))
     common = ["--train", train_csv, "--val", val_csv, "--duration", duration, "--batch-size",
-              str(sizes["batch_size"]), "--seed", str(seed), "--patience", "0"]
+              str(sizes["batch_size"]), "--seed", str(seed), "--patience", "0", *(["--small"] if small else [])]
+    teacher_config = ["--config-overrides", json.dumps(sizes["teacher_config"])] if "teacher_config" in sizes else []
 
     _step("1/6 synthetic tagging data (Chang et al. 2020 stand-in)")
     _command(["make-data", "--task", "tagging", "--out", data, "--num-clips", str(sizes["num_clips"]),
@@ -89,8 +96,7 @@ def run(out, small=False, overwrite=False, seed=0):
 
     _step("2/6 train the teacher (VGGish-style, reduced) with model.fit")
     _command(["train", "--preset", "chang2020-teacher", "--out", teacher_dir, *common,
-              "--epochs", str(sizes["teacher_epochs"]), "--lr", "1e-3",
-              "--config-overrides", json.dumps(sizes["teacher_config"])])
+              "--epochs", str(sizes["teacher_epochs"]), "--lr", "1e-3", *teacher_config])
 
     _step("3/6 distil an LSTM-16 student with BCE + KD + SP + IUSP (Eq. 7)")
     # readout "mean" (a named option, not the paper preset's last state): the readout that trains on
@@ -108,23 +114,16 @@ def run(out, small=False, overwrite=False, seed=0):
               "--quantization", "int8", "--representative", train_csv])
 
     _step("6/6 classify a held-out clip: Keras (audioattn predict) and the device runtime (LiteRT)")
-    # Deferred: the LiteRT runtime loads only for this last step (its import is not free).
-    from ai_edge_litert.interpreter import Interpreter
-
     class_names = load_class_names(os.path.join(student_dir, "class_names.txt"))  # the student's outputs
     test = load_manifest(test_csv, class_names=class_names)
     clip = test.paths[0]
     _command(["predict", "--model", student_dir, clip])
-    interpreter = Interpreter(model_path=tflite_path, num_threads=1)
-    interpreter.allocate_tensors()
-    (inp,), (outp,) = interpreter.get_input_details(), interpreter.get_output_details()
-    num_samples = int(inp["shape"][-1])
+    student = keras.saving.load_model(os.path.join(student_dir, "model.keras"), compile=False)
+    num_samples = int(student.inputs[0].shape[-1])  # the clip length it was trained (and exported) at
     waveform, _ = load_audio(clip, sample_rate=16000)
     waveform = fit_length(waveform, num_samples)
-    interpreter.set_tensor(inp["index"], waveform[None].astype(np.float32))
-    interpreter.invoke()
-    lite_scores = interpreter.get_tensor(outp["index"])[0]
-    student = keras.saving.load_model(os.path.join(student_dir, "model.keras"), compile=False)
+    # The package's one LiteRT runner (export.checks), as the export's own checks use it.
+    lite_scores = next(iter(invoke_tflite(tflite_path, waveform[None].astype(np.float32)).values()))[0]
     keras_scores = keras.ops.convert_to_numpy(student(waveform[None], training=False))[0]
     print(f"clip {os.path.basename(clip)}: true tags {', '.join(test.labels[0]) or '(none)'}")
     print(f"  LiteRT int8 top tags:  {_top(lite_scores.tolist(), class_names)}")
