@@ -2,7 +2,7 @@
 
 A run folder (``audioattn train --out``) holds::
 
-    model.keras         best checkpoint (validation monitor of the family, see presets.FAMILIES),
+    model.keras         best checkpoint (the validation monitor of the preset's recipe),
                         or the last epoch's model when the recipe says ``"keep": "last"``
     config.json         preset, overrides, model config, data settings, recipe, strategy, ...
     class_names.txt     the class list, in output order
