@@ -30,6 +30,7 @@ ARGUMENT_FLAGS = {
     "model_dir": "--model",
     "data_manifest": "--data",
     "json_path": "--json",
+    "tagger_model": "--tagger",
 }
 
 #: Per command, where one command calls an argument differently from the others.

@@ -54,7 +54,7 @@ from keras_audioattn.models.jung2020.raw_waveform_asc_model import (RawWaveformA
                                                                    jung2020_presets)
 from keras_audioattn.models.jung2020.tag_attention_layer import (CONCAT_MODES, TagConcatenation,
                                                                 TagMultiHeadAttention, TagTransform)
-from keras_audioattn.validation import positive_int
+from keras_audioattn.validation import ArgumentError, MissingFileArgument, positive_int
 
 _PKG = "keras_audioattn"
 _OWNER = "TagConditionedASC"
@@ -305,10 +305,10 @@ def tag_conditioned_asc_for_training(num_classes=10, sample_rate=48000, asc=None
     """
     del tagger
     if tagger_model is None:
-        raise ValueError("jung2020 presets condition the ASC on a trained tagger: pass --tagger MODEL.keras "
-                         "(train one first: audioattn train --preset jung2020-tagger on tagging data)")
+        raise ArgumentError("tagger_model", ": jung2020 presets condition the ASC on a trained tagger; pass one "
+                                            "(a .keras file; train one first with preset jung2020-tagger)")
     if not os.path.isfile(tagger_model):
-        raise FileNotFoundError(f"--tagger model not found: {tagger_model}")
+        raise MissingFileArgument("tagger_model", f"{tagger_model}: no such .keras file")
     trained = keras.saving.load_model(tagger_model, compile=False)
     asc_config = {**PAPER_ASC, **(asc or {}), "num_classes": int(num_classes), "sample_rate": int(sample_rate),
                   "num_channels": int(num_channels)}
