@@ -28,6 +28,8 @@ import os
 import subprocess
 import sys
 
+from keras_audioattn.validation import ArgumentError
+
 BACKENDS = ("tensorflow", "jax", "torch")
 #: The import name of each backend's package (the check before a relaunch).
 PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
@@ -90,12 +92,13 @@ def check_training_options(strategy="default", deterministic=False, backend=None
         backend).
       backend: default: :func:`current`.
 
-    Returns the backend name. Raises ValueError naming the flag.
+    Returns the backend name. Raises ArgumentError (a ValueError) naming the argument ``strategy``.
     """
     backend = backend or current()
     if strategy not in (None, "default") and backend != "tensorflow":
-        raise ValueError(f"--strategy {strategy} needs the TensorFlow backend (tf.distribute strategies); "
-                         f"Keras runs on {backend} here: drop --strategy or use --backend tensorflow")
+        raise ArgumentError("strategy", f"{strategy} needs the TensorFlow backend (tf.distribute strategies); "
+                                        f"Keras runs on {backend} here: drop `strategy` or use backend=tensorflow",
+                            mentions=("backend",))
     if deterministic and backend == "torch":
         import torch  # deferred: an optional backend, installed only by its users
 

@@ -97,8 +97,6 @@ class DataSettings:
       max_seconds: with ``duration=None``: at most the first ``max_seconds`` of each clip.
       clip_overlap: cut each recording into ``duration`` s clips overlapping by this fraction
         (Zhang et al.: 1 s clips, 50 %); scores of a recording are the mean over its clips.
-      recording_duration: the recordings' length in the paper's data (documentation of the
-        clip count; evaluation scores whole recordings of any length).
     """
 
     sample_rate: int
@@ -108,7 +106,6 @@ class DataSettings:
     batching: str = "pad"
     max_seconds: float | None = None
     clip_overlap: float | None = None
-    recording_duration: float | None = None
 
     def __post_init__(self):
         if self.batching not in BATCHING:
@@ -128,6 +125,10 @@ class PresetFamily:
       tiny: constructor arguments of the tiny configuration (tests, notebooks, ``make demo``,
         ``audioattn train --small``); registered as the preset ``<name>-tiny`` too.
       tiny_of: the preset the ``-tiny`` variant starts from.
+      fixed_length: the model is trained at a fixed input length: the training driver sets its
+        ``num_samples`` to the data's clip length, ``round(duration * sample_rate)`` (the models
+        take any length; the paper trained them on clips of one length). ``False``: the model's
+        ``num_samples`` stays the preset's.
     """
 
     name: str
@@ -136,6 +137,7 @@ class PresetFamily:
     train_overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     tiny: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     tiny_of: str | None = None
+    fixed_length: bool = False
 
     def __post_init__(self):
         if self.task not in TASKS:

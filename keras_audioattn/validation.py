@@ -3,7 +3,9 @@
 Each check returns the cleaned value or raises ``ValueError`` with one message shape:
 ``"<owner>: `<name>` must be <what>, got <value>."`` (``owner`` is the class or function that
 received the argument; the CLI maps argument names to its flags, see ``keras_audioattn.cli``).
-This module imports only NumPy so that every other module can use it.
+Arguments of the training workflow that get a bad value raise :class:`ArgumentError` (a
+ValueError naming the argument; the CLI renders it with its flag). This module imports only
+NumPy so that every other module can use it.
 
 Example:
   >>> positive_int(3, "num_classes", "CABCNN")
@@ -17,8 +19,76 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 
 import numpy as np
+
+
+class ArgumentError(ValueError):
+    """A bad value of a named argument. ``str()``: ``"<argument> <problem>"``.
+
+    The library names *arguments* (``learning_rate``); the command line renders the same error
+    with its *flags* (``--learning-rate``, :func:`keras_audioattn.cli.common.message`).
+
+    Attributes:
+      argument: the argument's Python name (``"learning_rate"``).
+      problem: what is wrong, without the name (``"must be > 0, got 0"``); other arguments it
+        mentions are written ``name=value`` / ``name=True`` (a switch) / ```name``` (the
+        argument itself), and listed in ``mentions``.
+      arguments: ``(argument, *mentions)`` (the CLI replaces each with its flag).
+      leading: ``False``: the message is ``problem`` alone (it mentions ``argument`` itself).
+
+    Example::
+
+        raise ArgumentError("epochs", "must be >= 1, got 0")
+        ArgumentError("out", "runs/a exists: pass resume=True or overwrite=True", mentions=("resume", "overwrite"))
+    """
+
+    def __init__(self, argument, problem, mentions=(), leading=True):
+        self.argument, self.problem, self.leading = argument, problem, leading
+        self.arguments = (argument, *mentions)
+        super().__init__(self.render(argument))
+
+    def render(self, name, flag_of=None):
+        """The message with ``name`` (e.g. the CLI's flag) for the argument, and each mentioned
+        argument through ``flag_of`` (None: in the library's ``name=value`` form)."""
+        text = self.problem if not self.leading else (
+            f"{name}{'' if self.problem.startswith(':') else ' '}{self.problem}")
+        return text if flag_of is None else render_arguments(text, self.arguments, flag_of)
+
+
+class MissingFileArgument(ArgumentError, FileNotFoundError):
+    """A path argument that names no file (a FileNotFoundError too)."""
+
+
+class ExistingFileArgument(ArgumentError, FileExistsError):
+    """A path argument that names something that must not exist yet (a FileExistsError too)."""
+
+
+def render_arguments(text, arguments, flag_of):
+    """``text`` with each argument of ``arguments`` as ``flag_of(name)``: ``name=True`` (a
+    switch) -> the flag, ``name=value`` -> ``flag value``, ```name``` -> the flag.
+
+    Example: ``render_arguments("pass resume=True", ["resume"], lambda a: "--" + a) == "pass --resume"``.
+    """
+    for argument in arguments:
+        name = re.escape(argument)
+        text = re.sub(rf"`{name}`", lambda _: flag_of(argument), text)
+        text = re.sub(rf"\b{name}=True\b", lambda _: flag_of(argument), text)
+        text = re.sub(rf"\b{name}=", lambda _: flag_of(argument) + " ", text)
+    return text
+
+
+def as_argument_error(error, argument, mentions=()):
+    """``error`` (a ValueError / FileExistsError / FileNotFoundError whose message starts with
+    ``argument``, e.g. from :mod:`keras_audioattn.files` called with ``what=argument``) as the
+    ArgumentError of the same kind naming ``argument``."""
+    text = str(error)
+    problem = text[len(argument):] if text.startswith(argument) else f": {text}"
+    problem = problem[1:] if problem.startswith(" ") else problem
+    kind = (ExistingFileArgument if isinstance(error, FileExistsError) else
+            MissingFileArgument if isinstance(error, FileNotFoundError) else ArgumentError)
+    return kind(argument, problem, mentions)
 
 
 def _prefix(owner):
@@ -112,5 +182,6 @@ def unknown_arguments(owner, given, allowed):
                     f"valid arguments: {', '.join(sorted(allowed))}.")
 
 
-__all__ = ["int_sequence", "non_negative_int", "number", "one_of", "optional", "positive_int",
+__all__ = ["ArgumentError", "ExistingFileArgument", "MissingFileArgument", "as_argument_error", "render_arguments",
+           "int_sequence", "non_negative_int", "number", "one_of", "optional", "positive_int",
            "positive_number", "probability", "unknown_arguments"]

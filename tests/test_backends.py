@@ -222,7 +222,7 @@ def test_tensorflow_only_options_name_the_flag(tmp_path, capsys):
     from keras_audioattn import backends
     from keras_audioattn.cli import main
 
-    with pytest.raises(ValueError, match=r"--strategy mirrored needs the TensorFlow backend"):
+    with pytest.raises(ValueError, match=r"strategy mirrored needs the TensorFlow backend"):
         backends.check_training_options("mirrored", backend="jax")
     assert backends.check_training_options("default", backend="jax") == "jax"
     with pytest.raises(SystemExit):

@@ -541,7 +541,8 @@ def test_sample_rate_mismatch_without_resample_is_refused_in_windowed_reading(tm
     from keras_audioattn.training import streamed_recording_scores
 
     sf.write(tmp_path / "a.wav", np.zeros((4410, 2), np.float32), 44100)
-    with pytest.raises(ValueError, match="--resample"):
+    # The library names the argument (resample=True); the CLI renders it as --resample.
+    with pytest.raises(ValueError, match=r"resample=True"):
         streamed_recording_scores(_ChannelModel(), tmp_path / "a.wav",
                                   {"sample_rate": 16000, "duration": 0.25, "clip_overlap": 0.5, "channels": 2})
 

@@ -1,6 +1,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from keras_audioattn import __version__
 from keras_audioattn.cli import main
 
@@ -73,3 +75,37 @@ def test_one_resolver_takes_a_run_folder_or_a_keras_file(tmp_path, capsys):
                  "--out", str(tmp_path / "o"), "--teacher", str(tmp_path / "nothing")]) == 2
     err = capsys.readouterr().err
     assert f"--teacher {tmp_path / 'nothing'}: no such folder" in err and not (tmp_path / "o").exists(), err
+
+
+def test_library_errors_name_arguments_and_the_cli_its_flags(tmp_path):
+    """Issue 17: ArgumentError lives in keras_audioattn.validation (old path kept); library
+    messages name the argument (``out``, ``resume=True``), the CLI's one mapping renders the
+    same error with its flags, as before."""
+    from keras_audioattn import backends, validation
+    from keras_audioattn.cli.common import message
+    from keras_audioattn.training import arguments, run_folder
+
+    assert arguments.ArgumentError is validation.ArgumentError
+    assert arguments.MissingFileArgument is validation.MissingFileArgument
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError) as caught:
+        run_folder._prepare_out(str(out), False, False, "lu2020-cab-cnn-5s")
+    assert str(caught.value) == (f"out {out} exists and is not empty: pass resume=True to continue the run in it "
+                                 f"or overwrite=True to start again")
+    assert message(caught.value, "train") == (f"--out {out} exists and is not empty: pass --resume to continue the "
+                                              f"run in it or --overwrite to start again")
+    with pytest.raises(ValueError) as caught:
+        run_folder._prepare_out(str(out), True, True, "lu2020-cab-cnn-5s")
+    assert "overwrite=True" in str(caught.value) and "--" not in str(caught.value)
+    assert message(caught.value, "train") == "choose one of --overwrite (start again) and --resume (continue)"
+    with pytest.raises(ValueError) as caught:
+        backends.check_training_options("mirrored", backend="jax")
+    assert "--" not in str(caught.value) and "drop `strategy` or use backend=tensorflow" in str(caught.value)
+    assert message(caught.value, "train") == ("--strategy mirrored needs the TensorFlow backend (tf.distribute "
+                                              "strategies); Keras runs on jax here: drop --strategy or use "
+                                              "--backend tensorflow")
+    with pytest.raises(ValueError) as caught:  # a foreign folder: files' message, named by the argument
+        run_folder._prepare_out(str(out), True, False, "lu2020-cab-cnn-5s")
+    assert str(caught.value).startswith(f"out {out} ") and message(caught.value, "train").startswith(f"--out {out} ")

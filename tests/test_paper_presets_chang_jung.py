@@ -1,10 +1,10 @@
 """Chang et al. 2020 and Jung et al. 2020 presets = the papers (a table with the source of each
-value), as typed presets: each recipe field reaches the plain-dict view the training driver reads,
+value), as typed presets: the recipe fields are the papers',
 the distillation setup and the tag source are named fields, and the tiny variants build."""
 
 import pytest
 
-from keras_audioattn import distillation, preset_registry, presets, training
+from keras_audioattn import distillation, preset_registry, presets
 from keras_audioattn.models import AudioTagger, CNNLSTMStudent, VGGishTeacher
 
 # (preset, recipe field, value, source)
@@ -36,10 +36,10 @@ DATA = [
 
 
 @pytest.mark.parametrize("name, field, value, source", RECIPES)
-def test_recipes_are_the_papers_and_reach_the_training_view(name, field, value, source):
+def test_recipes_are_the_papers(name, field, value, source):
+    # That every field reaches the training driver: tests/test_training.py (every preset, every field).
     preset = preset_registry.get(name)
     assert getattr(preset.recipe, field) == value, source
-    assert presets.get_preset(name)["training"][field] == value, f"{field} must reach the training driver"
 
 
 @pytest.mark.parametrize("name, field, value, source", DATA)
@@ -63,14 +63,7 @@ def test_families_views_and_paper_models():
     assert VGGishTeacher.from_preset("chang2020-teacher").num_samples is None
 
 
-def test_the_driver_fixes_num_samples_from_the_data():
-    """``clip_duration`` became ``num_samples``: the training driver still gives the model the
-    data's clip length (here 0.5 s at 8 kHz), as it did with ``clip_duration``."""
-    config = presets.model_config("chang2020-student-lstm16", num_classes=3, small=True, for_training=True)
-    data = training.data_settings(presets.get_preset("chang2020-student-lstm16"), sample_rate=8000, duration=0.5)
-    config = training._sync_model_config(CNNLSTMStudent, config, data)
-    assert config["num_samples"] == 4000 and config["sample_rate"] == 8000
-    assert tuple(CNNLSTMStudent(**config).input.shape) == (None, 4000)
+# The driver's num_samples from the data (PresetFamily.fixed_length): tests/test_training.py.
 
 
 @pytest.mark.parametrize("name", ["chang2020-teacher-tiny", "chang2020-student-tiny", "jung2020-tagger-tiny"])

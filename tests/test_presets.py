@@ -1,6 +1,5 @@
-"""keras_audioattn.presets: one registry over every model module's PAPER_PRESETS."""
+"""keras_audioattn.presets: the public face of the one typed registry (keras_audioattn.preset_registry)."""
 
-import importlib
 import json
 
 import numpy as np
@@ -11,8 +10,7 @@ from keras_audioattn import preset_registry, presets
 from keras_audioattn.cli import main
 from keras_audioattn.training import METRIC_NAMES
 
-#: Every family: the typed registry's (paper folders) and the legacy FAMILIES' not yet moved.
-ALL_FAMILIES = list(preset_registry.families()) + list(presets.FAMILIES)
+ALL_FAMILIES = list(preset_registry.families())
 
 
 def _module_presets():
@@ -20,10 +18,14 @@ def _module_presets():
     for name, preset in preset_registry.presets().items():
         view = preset.as_dict()
         out[name] = (preset.family, {k: view[k] for k in ("model", "training", "data", "paper")})
-    for family, spec in presets.FAMILIES.items():
-        for name, entry in importlib.import_module(spec["module"]).PAPER_PRESETS.items():
-            out[name] = (family, entry)
     return out
+
+
+def test_families_is_a_read_only_view_of_the_registry():
+    assert list(presets.FAMILIES) == ALL_FAMILIES and len(presets.FAMILIES) == len(ALL_FAMILIES)
+    assert presets.FAMILIES["lu2020"] is preset_registry.get_family("lu2020")
+    with pytest.raises(TypeError):
+        presets.FAMILIES["new"] = {}  # noqa: the view has no item assignment
 
 
 def test_registry_gathers_every_module_preset():

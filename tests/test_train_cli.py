@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from keras_audioattn import presets
 from keras_audioattn.cli import main
 from keras_audioattn.data.synthetic import write_synthetic_corpus
 
@@ -267,3 +268,49 @@ def test_bad_usage_gets_clear_messages(corpora, tmp_path, capsys):
 
     assert main(["evaluate", "--model", str(tmp_path / "nothing"), "--data", str(corpus / "test.csv")]) == 2
     assert "no such folder" in capsys.readouterr().err
+
+
+# ------------------------------------------------ run folders written before the redesign (issue 17)
+
+#: Written by ``audioattn train --small --sample-rate 8000 --epochs 1 --batch-size 4`` at commit
+#: 229e503 (before issue 17) on 12-clip synthetic corpora: their config.json stores the old
+#: argument names (``clip_duration``; ``input``, ``front_end_config``) and the old data section.
+OLD_RUNS = os.path.join(ROOT, "tests", "data", "runs_before_redesign")
+
+
+def _old_run(preset, tmp_path):
+    import shutil
+
+    run = tmp_path / preset
+    shutil.copytree(os.path.join(OLD_RUNS, preset), run)
+    return run
+
+
+@pytest.mark.parametrize("preset, corpus", [("chang2020-student-lstm16", "tagging"), ("deshmukh2020-2apae", "events")])
+def test_run_folder_written_before_the_redesign(preset, corpus, corpora, tmp_path, capsys):
+    """evaluate, predict and --resume of a pre-redesign run folder: the stored old argument
+    names are compared under the new ones (a real difference is still refused)."""
+    run, corpus = _old_run(preset, tmp_path), corpora[corpus]
+    old = json.loads((run / "config.json").read_text())
+    assert {"clip_duration"} <= set(old["model"]) or {"input", "front_end_config"} <= set(old["model"])
+    assert main(["evaluate", "--model", str(run), "--data", str(corpus / "test.csv")]) == 0
+    report = json.loads((run / "evaluation.json").read_text())
+    assert list(report["metrics"]) == presets.get_preset(preset)["evaluate"]
+    clip = sorted((corpus / "audio").glob("*.wav"))[0]
+    capsys.readouterr()
+    assert main(["predict", "--model", str(run), str(clip), "--top-k", "2"]) == 0
+    assert capsys.readouterr().out.startswith(f"{clip}: ")
+
+    # An interrupted run (completed: false) resumes under the new names ...
+    old["completed"] = False
+    (run / "config.json").write_text(json.dumps(old))
+    (run / "evaluation.json").unlink()
+    different = ["--config-overrides", json.dumps({"encoder_filters": [4, 6]} if "deshmukh" in preset
+                                                  else {"lstm_units": 5})]
+    assert main(_train_args(preset, corpus, run, "--resume", "--epochs", "1", "--batch-size", "4", *different)) == 2
+    err = capsys.readouterr().err
+    assert "was trained with another model/data configuration" in err and ("lstm_units" in err or "encoder_filters" in err)
+    assert "clip_duration" not in err and "front_end_config" not in err  # the old names alone are no difference
+    assert main(_train_args(preset, corpus, run, "--resume", "--epochs", "1", "--batch-size", "4")) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["completed"] and ("num_samples" in config["model"] or "include_front_end" in config["model"])

@@ -1,5 +1,6 @@
 """keras_audioattn.training: data pipelines, determinism, mixed precision, multi-device equivalence."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -10,7 +11,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_audioattn import presets, training
+from keras_audioattn import preset_registry, presets, training
+from keras_audioattn.preset_registry import DataSettings, TrainingRecipe
 from keras_audioattn.data import load_manifest
 from keras_audioattn.data.synthetic import write_synthetic_corpus
 
@@ -100,9 +102,8 @@ def test_mirrored_two_cpu_devices_matches_one_device(tagging, tmp_path):
 
 def _tiny_inputs(preset, num_classes):
     entry = presets.get_preset(preset)
-    cfg = presets.model_config(preset, num_classes=num_classes, small=True, for_training=True)
-    data = training.data_settings(entry, sample_rate=SR, duration=0.5 if entry["data"].get("duration") else None)
-    cfg = training._sync_model_config(presets.model_class(preset), cfg, data)
+    data = training.data_settings(preset, sample_rate=SR, duration=0.5 if entry["data"].get("duration") else None)
+    _, cfg = training.network_config(preset, num_classes, data, small=True)
     rng = np.random.default_rng(0)
     x = (0.1 * rng.normal(size=(2, SR // 2))).astype("float32")
     if data.get("duration") is None:  # CAB-CNN: waveform + lengths
@@ -120,7 +121,8 @@ def test_mixed_precision_outputs_float32_and_trains(preset, precision):
     with training.dtype_policy(precision):
         assert keras.config.dtype_policy().name == f"mixed_{precision}"
         model = presets.model_class(preset)(**cfg)
-        training._compile(model, entry, ["a", "b", "c"], 1e-3, "adam")
+        steps = training.step_arguments(training.resolve_settings(preset, epochs=1, learning_rate=1e-3))
+        training._compile(model, entry["task"], ["a", "b", "c"], **steps["compile"])
         model.run_eagerly = True  # one step: eager is faster than tracing here
         outputs = model(x, training=False)
         outputs = outputs if isinstance(outputs, dict) else {"scores": outputs}
@@ -165,7 +167,7 @@ def test_zhang_recordings_become_overlapping_clips(tmp_path):
 
 
 def test_sample_rate_mismatch_is_an_error(tagging, tmp_path):
-    with pytest.raises(ValueError, match=r"sample-rate mismatch.*8000 Hz.*--resample"):
+    with pytest.raises(ValueError, match=r"sample-rate mismatch.*8000 Hz.*resample=True"):
         training.train("chang2020-teacher", str(tagging / "train.csv"), out=str(tmp_path / "run"), small=True,
                        epochs=1, verbose=0)  # the preset expects 16 kHz
     assert not (tmp_path / "run").exists()
@@ -287,3 +289,110 @@ def test_one_mixup_one_crop_pad_one_clip_cutter():
     for n in (3, 10, 22, 25, 31):
         wave = rng.normal(size=n).astype(np.float32)
         np.testing.assert_array_equal(_clips(wave, 10, 5), split_into_clips(wave, 10, 5))
+
+
+# ---------------------------------------------------------------- every recipe / data field reaches the driver
+
+def _changed(field, value):
+    """Another valid value of a TrainingRecipe / DataSettings field."""
+    other = {
+        "optimizer": lambda v: "sgd" if v != "sgd" else "adam",
+        "learning_rate": lambda v: v * 2,
+        "batch_size": lambda v: v + 1,
+        "epochs": lambda v: 7 if v is None else v + 1,
+        "early_stopping_patience": lambda v: 3 if v is None else v + 1,
+        "monitor": lambda v: "val_other" if v != "val_other" else "val_loss",
+        "monitor_mode": lambda v: "max" if v == "min" else "min",
+        "loss": lambda v: "mean_squared_error",
+        "distillation": lambda v: "bce+kd" if v != "bce+kd" else "bce",
+        "mixup_alpha": lambda v: 0.4 if v is None else v + 0.1,
+        "keep": lambda v: "last" if v == "best" else "best",
+        "evaluate": lambda v: tuple(v) + ("macro_f1",),
+        "back_end": lambda v: {"svm_kernel": "sigmoid"} if v is None else None,
+        "tagger_preset": lambda v: "jung2020-tagger" if v is None else "chang2020-teacher",
+        "sample_rate": lambda v: v + 1000,
+        "duration": lambda v: 2.0 if v is None else v + 1.0,
+        "channels": lambda v: v + 1,
+        "multi_label": lambda v: not v,
+        "batching": lambda v: "truncate" if v == "pad" else "pad",
+        "max_seconds": lambda v: 3.0 if v is None else v + 1.0,
+        "clip_overlap": lambda v: 0.25 if v is None else None,
+    }
+    return other[field](value)
+
+
+@pytest.fixture(scope="module")
+def model_files(tmp_path_factory):
+    """A teacher ``.keras`` and a tagger run folder (of family jung2020-tagger): only their paths
+    and the tagger's config.json are read by the resolving step."""
+    root = tmp_path_factory.mktemp("model_files")
+    (root / "teacher.keras").write_bytes(b"")
+    (root / "tagger").mkdir()
+    (root / "tagger" / "model.keras").write_bytes(b"")
+    (root / "tagger" / "config.json").write_text(json.dumps({"preset": "jung2020-tagger", "family": "jung2020-tagger"}))
+    return {"teacher": str(root / "teacher.keras"), "tagger": str(root / "tagger")}
+
+
+def _driver_view(preset, model_files, changed_field, original):
+    """What the driver's steps are given (``step_arguments`` of ``resolve_settings``), or the
+    ArgumentError it raises. A teacher / tagger is passed where the original or the changed
+    preset takes one (so a change of ``distillation`` / ``tagger_preset`` shows)."""
+    args = {}
+    if original.recipe.epochs is None and changed_field != "epochs":
+        args["epochs"] = 2  # Deshmukh et al. give none: the driver asks for one
+    if original.recipe.tagger_preset is not None or preset.recipe.tagger_preset is not None:
+        args["tagger"] = model_files["tagger"]
+    if changed_field == "distillation":
+        args["teacher"] = model_files["teacher"]
+    try:
+        return training.step_arguments(training.resolve_settings(preset, **args))
+    except training.ArgumentError as error:
+        return ("error", error.argument, str(error))
+
+
+RECIPE_FIELDS = [f.name for f in dataclasses.fields(TrainingRecipe)]
+DATA_FIELDS = [f.name for f in dataclasses.fields(DataSettings)]
+
+
+@pytest.mark.parametrize("field", RECIPE_FIELDS + DATA_FIELDS)
+def test_every_recipe_and_data_field_reaches_the_driver(field, model_files):
+    """Issue 17: for every registered preset, a changed recipe / data field changes what the
+    training driver's steps are given (compile, fit, datasets, callbacks, distillation,
+    evaluation) or makes it refuse the run naming an argument; a field no code reads fails here."""
+    part = "recipe" if field in RECIPE_FIELDS else "data"
+    for name, preset in preset_registry.presets().items():
+        settings = getattr(preset, part)
+        changed = dataclasses.replace(preset, **{part: dataclasses.replace(
+            settings, **{field: _changed(field, getattr(settings, field))})})
+        before = _driver_view(preset, model_files, field, preset)
+        after = _driver_view(changed, model_files, field, preset)
+        assert before != after, f"{name}: {part}.{field} changed, the driver's steps did not ({before})"
+
+
+def test_overrides_reach_the_resolved_settings():
+    """CLI overrides replace the recipe's fields (dataclasses.replace); 0 disables patience / mix-up."""
+    settings = training.resolve_settings("jung2020-tagger", epochs=3, batch_size=5, learning_rate=0.01,
+                                         optimizer="sgd", patience=4, mixup_alpha=0, sample_rate=8000,
+                                         duration=0.5, channels=1)
+    assert isinstance(settings.recipe, TrainingRecipe) and isinstance(settings.data, DataSettings)
+    assert (settings.recipe.epochs, settings.recipe.batch_size, settings.recipe.learning_rate,
+            settings.recipe.optimizer, settings.recipe.early_stopping_patience, settings.recipe.mixup_alpha) == (
+        3, 5, 0.01, "sgd", 4, None)
+    assert (settings.data.sample_rate, settings.data.duration, settings.data.channels) == (8000, 0.5, 1)
+    assert preset_registry.get("jung2020-tagger").recipe.mixup_alpha == 0.2  # the preset is untouched
+    with pytest.raises(training.ArgumentError, match="epochs"):
+        training.resolve_settings("deshmukh2020-2apae")  # no number of epochs in the paper
+
+
+def test_fixed_length_families_get_num_samples_from_the_data():
+    """``PresetFamily.fixed_length``: the driver sets ``num_samples`` = duration x sample rate
+    (Chang, Zhang: trained on clips of one length); the other families keep theirs."""
+    data = training.data_settings("chang2020-student-lstm16", sample_rate=8000, duration=0.5)
+    cls, config = training.network_config("chang2020-student-lstm16", 3, data, small=True)
+    assert config["num_samples"] == 4000 and config["sample_rate"] == 8000
+    assert tuple(cls(**config).input.shape) == (None, 4000)
+    fixed = {name for name, family in preset_registry.families().items() if family.fixed_length}
+    assert fixed == {"zhang2018", "chang2020-teacher", "chang2020-student"}
+    _, config = training.network_config("jung2020-tagger", 3, training.data_settings("jung2020-tagger", 8000, 0.5),
+                                        small=True)
+    assert config.get("num_samples") is None

@@ -3,8 +3,8 @@
 Each command module defines ``add_parser(subparsers)``; it registers a parser whose ``func``
 default is called with the parsed arguments. Errors the library raises name its arguments;
 :mod:`keras_audioattn.cli.common` maps them to the flags of the command that ran. This package is
-the only part of ``keras_audioattn`` that imports ``export`` (in :mod:`~keras_audioattn.cli.export`
-and :mod:`~keras_audioattn.cli.stream`). (Importing ``keras_audioattn`` imports TensorFlow, to
+the only part of ``keras_audioattn`` that imports ``export`` (in :mod:`~keras_audioattn.cli.export`,
+:mod:`~keras_audioattn.cli.stream` and :mod:`~keras_audioattn.cli.demo`, ``make demo``). (Importing ``keras_audioattn`` imports TensorFlow, to
 register the package's Keras objects.)
 """
 

@@ -13,11 +13,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import re
 import sys
 
 from keras_audioattn.files import NonFiniteWeightsError
-from keras_audioattn.training.arguments import ArgumentError
+from keras_audioattn.validation import ArgumentError, render_arguments
 
 
 class UsageError(Exception):
@@ -31,6 +30,7 @@ ARGUMENT_FLAGS = {
     "model_dir": "--model",
     "data_manifest": "--data",
     "json_path": "--json",
+    "tagger_model": "--tagger",
 }
 
 #: Per command, where one command calls an argument differently from the others.
@@ -55,18 +55,16 @@ def arguments_as(names):
     except ArgumentError as error:
         if error.argument in names:
             error.argument = names[error.argument]
-            error.arguments = (error.argument,)
+            error.arguments = (error.argument, *error.arguments[1:])
         raise
 
 
 def message(error, command=None):
     """One line for ``error`` in the vocabulary of ``command``'s flags."""
     if isinstance(error, ArgumentError):
-        return error.render(flag(error.argument, command))
-    text = _plain_message(error)
-    for argument in getattr(error, "arguments", ()):  # "learning_rate=0.1" -> "--learning-rate 0.1"
-        text = re.sub(rf"\b{re.escape(argument)}=", flag(argument, command) + " ", text)
-    return text
+        return error.render(flag(error.argument, command), lambda a: flag(a, command))
+    # "learning_rate=0.1" -> "--learning-rate 0.1", "resume=True" -> "--resume"
+    return render_arguments(_plain_message(error), getattr(error, "arguments", ()), lambda a: flag(a, command))
 
 
 def exit_code(error):

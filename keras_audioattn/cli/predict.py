@@ -9,7 +9,9 @@ import math
 import sys
 
 from keras_audioattn import training
+from keras_audioattn.cli.common import flag
 from keras_audioattn.files import check_output_file, write_json
+from keras_audioattn.validation import render_arguments
 
 
 def add_parser(subparsers):
@@ -39,7 +41,9 @@ def run_predict(args):
         nonlocal failed
         if "error" in result:
             failed += 1
-            print(f"{result['file']}: error: {result['error']}", file=sys.stderr)
+            # The library names its arguments (resample=True); the command its flags (--resample).
+            text = render_arguments(result["error"], ("resample",), lambda a: flag(a, "predict"))
+            print(f"{result['file']}: error: {text}", file=sys.stderr)
             return
         top = ", ".join(f"{label} {score:.3f}" for label, score in result["top"])
         print(f"{result['file']}: {top}", flush=True)

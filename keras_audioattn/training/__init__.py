@@ -38,8 +38,10 @@ from keras_audioattn.training.datasets import (  # noqa: F401  (private names: u
     _read,
     _sync_model_config,
     check_sample_rates,
+    data_dict,
     data_settings,
     make_dataset,
+    resolve_data,
 )
 from keras_audioattn.training.evaluation import (  # noqa: F401  (private names: used by tests)
     _read_resampled,
@@ -70,10 +72,18 @@ from keras_audioattn.training.run_folder import (  # noqa: F401  (_prepare_out: 
     verify_run,
 )
 from keras_audioattn.training.strategy import MIXED_PRECISION, STRATEGIES, dtype_policy, make_strategy, set_determinism
-from keras_audioattn.training.train import _compile, network_config, train  # noqa: F401  (_compile: tests)
+from keras_audioattn.training.train import (  # noqa: F401  (_compile: tests)
+    RunSettings,
+    _compile,
+    network_config,
+    resolve_settings,
+    step_arguments,
+    train,
+)
 
 __all__ = ["ArgumentError", "BACKUP_DIR", "CLASS_NAMES_FILE", "CONFIG_FILE", "EVALUATION_FILE", "LOG_FILE",
            "MAX_DURATION_S", "MAX_SAMPLE_RATE", "METRIC_NAMES", "MIXED_PRECISION", "MODEL_FILE", "MissingFileArgument",
+           "RunSettings", "data_dict", "resolve_data", "resolve_settings", "step_arguments",
            "STATE_FILE", "STRATEGIES", "STREAM_CLIPS", "TENSORBOARD_DIR", "WORKERS_DIR", "check_finite",
            "check_numeric_arguments", "check_sample_rates", "checkpoint_callbacks", "data_settings", "dtype_policy",
            "evaluate", "format_report", "load_keras_model", "load_run", "make_dataset", "make_strategy",

@@ -2,7 +2,8 @@
 
 The command line maps argument names to its flags (``--learning-rate``) in one place
 (:mod:`keras_audioattn.cli.common`), so the library and the CLI say the same thing in their
-own vocabulary. (The package-wide validation module, once there, can absorb these.)
+own vocabulary. :class:`ArgumentError` lives in :mod:`keras_audioattn.validation` (imported here
+under its old path).
 """
 
 from __future__ import annotations
@@ -11,31 +12,7 @@ import math
 
 import numpy as np
 
-
-class ArgumentError(ValueError):
-    """A bad value of a named argument. ``str()``: ``"<argument> <problem>"``.
-
-    Attributes:
-      argument: the argument's Python name (``"learning_rate"``).
-      problem: what is wrong, without the name (``"must be > 0, got 0"``).
-      arguments: names the message mentions (the CLI replaces each with its flag).
-
-    Example::
-
-        raise ArgumentError("epochs", "must be >= 1, got 0")
-    """
-
-    def __init__(self, argument, problem):
-        self.argument, self.problem, self.arguments = argument, problem, (argument,)
-        super().__init__(self.render(argument))
-
-    def render(self, name):
-        """The message with ``name`` (e.g. the CLI's flag) for the argument."""
-        return f"{name}{'' if self.problem.startswith(':') else ' '}{self.problem}"
-
-
-class MissingFileArgument(ArgumentError, FileNotFoundError):
-    """A path argument that names no file (a FileNotFoundError too)."""
+from keras_audioattn.validation import ArgumentError, ExistingFileArgument, MissingFileArgument  # noqa: F401  (old path)
 
 
 #: Upper bounds of the numeric arguments (beyond them a value is a typo, not a setting).
@@ -76,5 +53,5 @@ def check_numeric_arguments(epochs=None, batch_size=None, learning_rate=None, pa
     _check_number("seed", seed, int, low=0)
 
 
-__all__ = ["ArgumentError", "MAX_DURATION_S", "MAX_SAMPLE_RATE", "MissingFileArgument", "check_number",
+__all__ = ["ArgumentError", "ExistingFileArgument", "MAX_DURATION_S", "MAX_SAMPLE_RATE", "MissingFileArgument", "check_number",
            "check_numeric_arguments"]

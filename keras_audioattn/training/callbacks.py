@@ -16,6 +16,7 @@ import keras
 import numpy as np
 
 from keras_audioattn.files import NonFiniteWeightsError, all_finite, read_json, save_keras_model, save_weights, write_json
+from keras_audioattn.validation import ArgumentError
 from keras_audioattn.training.run_folder import BACKUP_DIR, LOG_FILE, MODEL_FILE, STATE_FILE, TENSORBOARD_DIR, _read_state
 
 def _tensorboard_available():
@@ -77,9 +78,9 @@ def _safe_backup(backup_dir):
                 self.model.load_weights(weights)
             except Exception as error:  # noqa: BLE001  (any failure: the file does not fit the model)
                 first = str(error).splitlines()[0][:200] if str(error) else ""
-                raise ValueError(f"--resume: the backup weights {weights} do not load ({type(error).__name__}: "
-                                 f"{first}); delete {self.backup_dir} to resume from epoch 0, or start again "
-                                 f"with --overwrite") from None
+                raise ArgumentError("resume", f": the backup weights {weights} do not load ({type(error).__name__}: "
+                                              f"{first}); delete {self.backup_dir} to resume from epoch 0, or start "
+                                              f"again with overwrite=True", mentions=("overwrite",)) from None
             self.model._initial_epoch = int(metadata["epoch"])
 
         def _save_model(self):
@@ -141,7 +142,7 @@ def check_finite(history, network, learning_rate, mixup_alpha):
         epoch = int(history.epoch[-1]) if history.epoch else 0
         error = NonFiniteWeightsError(_diverged_message(epoch, {"loss": losses[-1] if losses else None},
                                                         float(learning_rate), mixup_alpha))
-        error.arguments = ("learning_rate", "mixup_alpha")  # the CLI names its flags instead
+        error.arguments = ("learning_rate", "mixup_alpha", "resume", "overwrite")  # the CLI names its flags instead
         raise error
 
 
@@ -149,8 +150,8 @@ def _diverged_message(epoch, logs, learning_rate, mixup_alpha):
     return (f"training diverged in epoch {epoch + 1} (loss {logs.get('loss') if logs else 'nan'}): the weights "
             f"are not finite and were not saved ({MODEL_FILE}, if there, holds the best finite epoch). "
             f"Likely cause: a learning rate too high (learning_rate={learning_rate:g}) or a bad mix-up alpha "
-            f"(mixup_alpha={mixup_alpha}); lower the learning rate and --resume (from the last finite epoch) "
-            f"or start again with --overwrite")
+            f"(mixup_alpha={mixup_alpha}); lower the learning rate and `resume` (from the last finite epoch) "
+            f"or start again with overwrite=True")
 
 
 __all__ = ["check_finite", "checkpoint_callbacks", "run_callbacks"]

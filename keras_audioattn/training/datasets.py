@@ -7,43 +7,73 @@ pipeline on every Keras backend; the models stay backend-agnostic.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 
 import numpy as np
 
+import keras_audioattn.models  # noqa: F401  (each paper folder registers its presets)
+from keras_audioattn import preset_registry
 from keras_audioattn.data import crop_to_seconds, dataset_from_manifest, load_audio, truncate_to_shortest
 from keras_audioattn.data.audio import AudioFileError, audio_info
 from keras_audioattn.data.batching import fit_length
 from keras_audioattn.data.manifest import _to_channels
 from keras_audioattn.data.mixup import mixup_dataset
+from keras_audioattn.preset_registry import Preset
 from keras_audioattn.training.arguments import ArgumentError
 
 
 
-def data_settings(entry, sample_rate=None, duration=None, channels=None):
-    """The data section of a preset with ``sample_rate`` / ``duration`` / ``channels`` overrides."""
-    data = dict(entry["data"])
+def _typed_preset(preset):
+    """The registry's :class:`~keras_audioattn.preset_registry.Preset` of ``preset`` (a Preset, a
+    name, or the plain-dict view of ``presets.get_preset``, which carries its name)."""
+    if isinstance(preset, Preset):
+        return preset
+    if isinstance(preset, dict):
+        preset = preset["name"]
+    return preset_registry.get(preset)
+
+
+def resolve_data(settings, sample_rate=None, duration=None, channels=None):
+    """``settings`` (:class:`DataSettings`) with the ``sample_rate`` / ``duration`` / ``channels``
+    overrides of a run (``dataclasses.replace``), each checked (ArgumentError naming it)."""
+    changes = {}
     if sample_rate is not None:
-        data["sample_rate"] = int(sample_rate)
+        changes["sample_rate"] = int(sample_rate)
     if duration is not None:
-        data["duration"] = float(duration)
+        changes["duration"] = float(duration)
     if channels is not None:
         if isinstance(channels, bool) or int(channels) != channels or channels < 1:
             raise ArgumentError("channels", f"must be a positive integer, got {channels!r}")
-        data["channels"] = int(channels)
-    data.setdefault("multi_label", entry["task"] != "single_label")
-    return data
+        changes["channels"] = int(channels)
+    return dataclasses.replace(settings, **changes)
 
 
-def _sync_model_config(cls, config, data):
-    """Makes the model's input agree with the data: sample rate and clip length."""
+def data_dict(settings):
+    """The data section the pipeline, evaluation and prediction read (``config.json["data"]``):
+    each :class:`DataSettings` field by name (a field added there must be added here, where
+    the driver reads it; tests/test_training.py checks every field reaches the driver)."""
+    return {"sample_rate": int(settings.sample_rate),
+            "duration": None if settings.duration is None else float(settings.duration),
+            "channels": int(settings.channels), "multi_label": bool(settings.multi_label),
+            "batching": settings.batching, "max_seconds": settings.max_seconds,
+            "clip_overlap": settings.clip_overlap}
+
+
+def data_settings(preset, sample_rate=None, duration=None, channels=None):
+    """The data section (:func:`data_dict`) of ``preset`` (a name, a Preset or the plain-dict
+    view) with ``sample_rate`` / ``duration`` / ``channels`` overrides."""
+    return data_dict(resolve_data(_typed_preset(preset).data, sample_rate, duration, channels))
+
+
+def _sync_model_config(cls, config, data, fixed_length=False):
+    """Makes the model's input agree with the data: sample rate, channels and, for a family
+    trained at a fixed length (``PresetFamily.fixed_length``), ``num_samples`` = the data's clip
+    length ``round(duration * sample_rate)``."""
     params = inspect.signature(cls).parameters  # a class or a builder function
     if "sample_rate" in params:
         config["sample_rate"] = int(data["sample_rate"])
-    if "clip_duration" in params and data.get("duration") is not None:
-        config["clip_duration"] = float(data["duration"])
-    elif "clip_duration" in getattr(cls, "deprecated_arguments", {}) and data.get("duration") is not None:
-        # issue 17: the fixed clip length of these models is `num_samples` (samples at the data's rate)
+    if fixed_length and data.get("duration") is not None:
         config["num_samples"] = int(round(float(data["duration"]) * int(data["sample_rate"])))
     if "num_channels" in params:
         config["num_channels"] = _channels(data)
@@ -70,11 +100,12 @@ def check_sample_rates(manifest, sample_rate, resample=False, what="data"):
             wrong.setdefault(int(rate), []).append(i)
     if wrong:
         rate, indices = next(iter(wrong.items()))
-        raise ValueError(
+        raise ArgumentError(
+            "resample",
             f"sample-rate mismatch: {sum(len(v) for v in wrong.values())} of {len(manifest)} files of the {what} "
             f"are not at {sample_rate} Hz, the rate this preset/model expects (e.g. {manifest.where(indices[0])} "
-            f"is at {rate} Hz). Pass --resample (resample=True) to resample them while reading, or "
-            f"--sample-rate {rate} (sample_rate={rate}) to build the model for the data's rate.")
+            f"is at {rate} Hz). Pass resample=True to resample them while reading, or "
+            f"sample_rate={rate} to build the model for the data's rate.", mentions=("sample_rate",), leading=False)
 
 
 def make_dataset(manifest, class_names, data, task, batch_size, shuffle=False, seed=0, epoch=None,
@@ -173,8 +204,8 @@ def _read(path, data, resample, seconds=None):
     waveform, rate = load_audio(path, sample_rate=int(data["sample_rate"]) if resample else None, mono=channels == 1,
                                 duration=seconds)
     if int(rate) != int(data["sample_rate"]):
-        raise ValueError(f"{path}: sample-rate mismatch: the file is at {rate} Hz, the model expects "
-                         f"{data['sample_rate']} Hz (pass --resample to resample it)")
+        raise ArgumentError("resample", f"{path}: sample-rate mismatch: the file is at {rate} Hz, the model expects "
+                                        f"{data['sample_rate']} Hz (pass resample=True to resample it)", leading=False)
     return waveform if channels == 1 else _to_channels(waveform, channels, str(path))
 
 
@@ -190,4 +221,4 @@ def _seconds_needed(data):
     return None
 
 
-__all__ = ["check_sample_rates", "data_settings", "make_dataset"]
+__all__ = ["check_sample_rates", "data_dict", "data_settings", "make_dataset", "resolve_data"]

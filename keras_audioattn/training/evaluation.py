@@ -20,6 +20,7 @@ from keras_audioattn.data.manifest import _to_channels
 from keras_audioattn.files import check_output_file
 from keras_audioattn.models.code_svm import svm_back_end
 from keras_audioattn.training.datasets import _channels, check_sample_rates, make_dataset
+from keras_audioattn.validation import ArgumentError, ExistingFileArgument, as_argument_error
 from keras_audioattn.training.run_folder import EVALUATION_FILE, _write_json, load_run, resolve_model
 
 #: Metrics ``evaluate`` can report (the presets' ``evaluate`` lists name them).
@@ -165,8 +166,8 @@ def streamed_recording_scores(model, path, data, resample=False, clips_per_call=
     plan = None
     if int(rate) != sr:
         if not resample:
-            raise ValueError(f"{path}: sample-rate mismatch: the file is at {rate} Hz, the model expects "
-                             f"{sr} Hz (pass --resample to resample it)")
+            raise ArgumentError("resample", f"{path}: sample-rate mismatch: the file is at {rate} Hz, the model "
+                                            f"expects {sr} Hz (pass resample=True to resample it)", leading=False)
         plan = _resample_plan(rate, sr)
     if frames == 0:
         raise AudioFileError(path, "zero samples")
@@ -212,8 +213,12 @@ def evaluate(model_dir, data_manifest, json_path=None, overwrite=False, resample
     folder = os.path.dirname(os.path.abspath(resolve_model(model_dir)))  # a run folder or its .keras file
     json_path = os.path.join(folder, EVALUATION_FILE) if json_path is None else json_path
     if os.path.exists(json_path) and not overwrite:
-        raise FileExistsError(f"{json_path} exists: pass --overwrite to replace it, or --json to write elsewhere")
-    check_output_file(json_path, "--json", overwrite=True)  # a folder, or a missing parent: now
+        raise ExistingFileArgument("json_path", f"{json_path} exists: pass overwrite=True to replace it, or "
+                                                f"`json_path` to write elsewhere", mentions=("overwrite",), leading=False)
+    try:
+        check_output_file(json_path, "json_path", overwrite=True)  # a folder, or a missing parent: now
+    except ValueError as error:
+        raise as_argument_error(error, "json_path") from None
     model, config, class_names = load_run(model_dir)
     data = config["data"]
     resample = config.get("resample", False) if resample is None else resample
@@ -229,6 +234,9 @@ def evaluate(model_dir, data_manifest, json_path=None, overwrite=False, resample
         for i, path in enumerate(manifest.paths):
             try:
                 scores.append(streamed_recording_scores(model, path, data, resample))
+            except ArgumentError as error:  # the arguments it names stay named (the CLI's flags)
+                raise ArgumentError(error.argument, f"{manifest.where(i)}: {error}", error.arguments[1:],
+                                    leading=False) from None
             except ValueError as error:
                 raise ValueError(f"{manifest.where(i)}: {error}") from None
         scores = np.stack(scores)

@@ -2,7 +2,7 @@
 
 A run folder (``audioattn train --out``) holds::
 
-    model.keras         best checkpoint (validation monitor of the family, see presets.FAMILIES),
+    model.keras         best checkpoint (the validation monitor of the preset's recipe),
                         or the last epoch's model when the recipe says ``"keep": "last"``
     config.json         preset, overrides, model config, data settings, recipe, strategy, ...
     class_names.txt     the class list, in output order
@@ -19,16 +19,20 @@ the package wrote (the folder's ownership manifest).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import os
+import warnings
 
 import h5py
 import keras
 
 from keras_audioattn.data import load_class_names
 from keras_audioattn.files import OwnedFolder, read_json, remove_stale_temporaries, write_json, write_text
-from keras_audioattn.training.arguments import ArgumentError, MissingFileArgument
+from keras_audioattn.models.base import _apply_deprecated
+from keras_audioattn.preset_registry import DataSettings
+from keras_audioattn.validation import ArgumentError, ExistingFileArgument, MissingFileArgument, as_argument_error
 
 MODEL_FILE = "model.keras"
 CONFIG_FILE = "config.json"
@@ -40,6 +44,12 @@ TENSORBOARD_DIR = "logs"
 EVALUATION_FILE = "evaluation.json"
 _OWNED = (MODEL_FILE, CONFIG_FILE, CLASS_NAMES_FILE, LOG_FILE, STATE_FILE, BACKUP_DIR, TENSORBOARD_DIR)
 WORKERS_DIR = ".workers"  # non-chief workers of a multi-worker run: .workers/<task id>/
+
+
+def both_overwrite_and_resume():
+    """The error of a call that asks for both a fresh start and a resumed run."""
+    return ArgumentError("overwrite", "choose one of overwrite=True (start again) and resume=True (continue)",
+                         mentions=("resume",), leading=False)
 
 
 def _is_chief(strategy):
@@ -59,22 +69,22 @@ def _prepare_out(out, overwrite, resume, preset):
     """Checks / cleans the run folder. Returns the stored config when resuming, else None."""
 
     if overwrite and resume:
-        raise ValueError("choose one of --overwrite (start again) and --resume (continue)")
+        raise both_overwrite_and_resume()
     if os.path.exists(out) and not os.path.isdir(out):
-        raise FileExistsError(f"--out {out} exists and is not a folder")
+        raise ExistingFileArgument("out", f"{out} exists and is not a folder")
     folder = OwnedFolder(out)
     # Non-chief workers of a multi-worker run may already have made out/.workers.
     if folder.is_empty(ignore=(WORKERS_DIR,)):
-        folder.prepare(what="--out", ignore=(WORKERS_DIR,))
+        _prepare(folder, overwrite=False)
         folder.claim(*_OWNED, EVALUATION_FILE)
         return None
     if resume:
         config_path = os.path.join(out, CONFIG_FILE)
         if not os.path.isfile(config_path):
-            raise ValueError(f"--resume: {out} has no {CONFIG_FILE}; it is not a training run folder")
-        stored = _read_config(config_path, "--resume")
+            raise ArgumentError("resume", f": {out} has no {CONFIG_FILE}; it is not a training run folder")
+        stored = _read_config(config_path, "resume")
         if stored.get("preset") != preset:
-            raise ValueError(f"--resume: {out} holds a run of preset {stored.get('preset')!r}, not {preset!r}")
+            raise ArgumentError("resume", f": {out} holds a run of preset {stored.get('preset')!r}, not {preset!r}")
         if not stored.get("completed"):
             verify_run(out)
         folder.claim(*_OWNED, EVALUATION_FILE)  # (a run of an older version gets its manifest here)
@@ -83,11 +93,19 @@ def _prepare_out(out, overwrite, resume, preset):
         remove_stale_temporaries(os.path.join(out, BACKUP_DIR))
         return stored
     if overwrite:
-        folder.prepare(overwrite=True, what="--out", ignore=(WORKERS_DIR,))
+        _prepare(folder, overwrite=True)
         folder.claim(*_OWNED, EVALUATION_FILE)
         return None
-    raise FileExistsError(f"--out {out} exists and is not empty: pass --resume to continue the run in it "
-                          "or --overwrite to start again")
+    raise ExistingFileArgument("out", f"{out} exists and is not empty: pass resume=True to continue the run in it "
+                                      "or overwrite=True to start again", mentions=("resume", "overwrite"))
+
+
+def _prepare(folder, overwrite):
+    """``OwnedFolder.prepare`` of the run folder; its refusals name the argument ``out``."""
+    try:
+        folder.prepare(overwrite=overwrite, what="out", ignore=(WORKERS_DIR,))
+    except (ValueError, FileExistsError) as error:
+        raise as_argument_error(error, "out", mentions=("overwrite",)) from None
 
 
 def _write_json(path, value):
@@ -95,17 +113,26 @@ def _write_json(path, value):
 
 
 def _read_config(path, what):
-    value = read_json(path, f"{what}: the run's configuration")
+    """The JSON object at ``path``; a damaged file raises a ValueError naming ``what`` (an
+    ArgumentError when ``what`` is an argument's name, e.g. ``"resume"``)."""
+    try:
+        value = read_json(path, f"{what}: the run's configuration")
+    except ValueError as error:
+        if not what.isidentifier():
+            raise
+        raise as_argument_error(error, what) from None
     if not isinstance(value, dict):
-        raise ValueError(f"{what}: {path} is damaged (expected a JSON object)")
+        if not what.isidentifier():
+            raise ValueError(f"{what}: {path} is damaged (expected a JSON object)")
+        raise ArgumentError(what, f": {path} is damaged (expected a JSON object)")
     return value
 
 
 def _read_state(path):
     state = read_json(path, "the best-checkpoint state")
     if not isinstance(state, dict) or not isinstance(state.get("best"), (int, float)):
-        raise ValueError(f"the best-checkpoint state {path} is damaged (no 'best' value); delete it and "
-                         f"--resume again (the next epoch then becomes the best checkpoint)")
+        raise ArgumentError("resume", f"the best-checkpoint state {path} is damaged (no 'best' value); delete it and "
+                                      f"`resume` again (the next epoch then becomes the best checkpoint)", leading=False)
     return state
 
 
@@ -122,28 +149,35 @@ def verify_run(out):
         try:
             load_keras_model(model_path)
         except Exception as error:  # noqa: BLE001  (any failure to open means damaged)
-            raise ValueError(
-                f"--resume: the best checkpoint {model_path} is damaged ({type(error).__name__}: "
-                f"{str(error).splitlines()[0][:200] if str(error) else ''}). Delete it and {STATE_FILE} and --resume "
-                f"again (the best epoch so far is lost), or start again with --overwrite") from None
+            raise ArgumentError(
+                "resume", f": the best checkpoint {model_path} is damaged ({type(error).__name__}: "
+                f"{str(error).splitlines()[0][:200] if str(error) else ''}). Delete it and {STATE_FILE} and `resume` "
+                f"again (the best epoch so far is lost), or start again with overwrite=True",
+                mentions=("overwrite",)) from None
     backup = os.path.join(out, BACKUP_DIR)
     metadata_path = os.path.join(backup, "training_metadata.json")
     if os.path.isfile(metadata_path):
-        metadata = read_json(metadata_path, "--resume: the backup state")
+        try:
+            metadata = read_json(metadata_path, "resume: the backup state")
+        except ValueError as error:
+            raise as_argument_error(error, "resume") from None
         if not isinstance(metadata, dict) or not isinstance(metadata.get("epoch"), int):
-            raise ValueError(f"--resume: the backup state {metadata_path} is damaged (no epoch); delete "
-                             f"{backup} to resume from epoch 0, or start again with --overwrite")
+            raise ArgumentError("resume", f": the backup state {metadata_path} is damaged (no epoch); delete "
+                                          f"{backup} to resume from epoch 0, or start again with overwrite=True",
+                                mentions=("overwrite",))
         weights = os.path.join(backup, metadata.get("weights", "latest.weights.h5"))
         if not os.path.isfile(weights):
-            raise ValueError(f"--resume: the backup weights {weights} named by {metadata_path} are missing; "
-                             f"delete {backup} to resume from epoch 0, or start again with --overwrite")
+            raise ArgumentError("resume", f": the backup weights {weights} named by {metadata_path} are missing; "
+                                          f"delete {backup} to resume from epoch 0, or start again with overwrite=True",
+                                mentions=("overwrite",))
         try:
 
             with h5py.File(weights, "r"):
                 pass
         except Exception as error:  # noqa: BLE001
-            raise ValueError(f"--resume: the backup weights {weights} are damaged ({error}); delete {backup} "
-                             f"to resume from epoch 0, or start again with --overwrite") from None
+            raise ArgumentError("resume", f": the backup weights {weights} are damaged ({error}); delete {backup} "
+                                          f"to resume from epoch 0, or start again with overwrite=True",
+                                mentions=("overwrite",)) from None
 
 
 def _truncate_log(path, epochs_done):
@@ -174,21 +208,42 @@ def _truncate_log(path, epochs_done):
         write_text(path, buffer.getvalue())
 
 
-def _check_same_run(out, stored, model_cfg, data):
-    """``--resume`` with another architecture / data setting: ValueError naming the differences."""
-    fresh = json.loads(json.dumps(model_cfg, default=str))
-    old = stored.get("model") or {}
+def _current_names(cls, model_cfg):
+    """``model_cfg`` with the deprecated argument names of ``cls`` mapped to the current ones
+    (a run folder written before issue 17 stores ``clip_duration``, ``num_tags``, ``input``,
+    ``front_end_config``)."""
+    if cls is None or not getattr(cls, "deprecated_arguments", None):
+        return dict(model_cfg)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            return _apply_deprecated(cls, dict(model_cfg))
+        except (TypeError, ValueError):
+            return dict(model_cfg)  # both names stored: compared as they are
+
+
+def _check_same_run(out, stored, model_cfg, data, cls=None):
+    """``--resume`` with another architecture / data setting: ValueError naming the differences.
+
+    The stored model config is compared under the current argument names of ``cls`` (its
+    deprecated aliases mapped), and the data section on the fields the data settings have now
+    (a key the settings no longer have, e.g. ``recording_duration``, is ignored)."""
+    fresh = json.loads(json.dumps(_current_names(cls, model_cfg), default=str))
+    old = json.loads(json.dumps(_current_names(cls, stored.get("model") or {}), default=str))
     diffs = [f"{k}: {old.get(k)!r} -> {fresh.get(k)!r}" for k in sorted(set(old) | set(fresh))
              if old.get(k) != fresh.get(k)]
-    stored_data = stored.get("data") or {}
+    # A key an older run did not store has the data settings' default (e.g. "batching": "pad").
+    defaults = {f.name: f.default for f in dataclasses.fields(DataSettings) if f.default is not dataclasses.MISSING}
+    stored_data = {**defaults, **(stored.get("data") or {})}
     fresh_data = json.loads(json.dumps(data, default=str))
     diffs += [f"data.{k}: {stored_data.get(k)!r} -> {fresh_data.get(k)!r}"
-              for k in sorted(set(stored_data) | set(fresh_data)) if stored_data.get(k) != fresh_data.get(k)]
+              for k in sorted(fresh_data) if stored_data.get(k) != fresh_data.get(k)]
     if diffs:
         shown = "; ".join(d[:120] for d in diffs[:4]) + (f"; and {len(diffs) - 4} more" if len(diffs) > 4 else "")
-        raise ValueError(f"--resume: the run in {out} was trained with another model/data configuration ({shown}). "
-                         f"Resume with the run's own options (see {os.path.join(out, CONFIG_FILE)}), or start "
-                         f"a new run with another --out or --overwrite")
+        raise ArgumentError("resume", f": the run in {out} was trained with another model/data configuration "
+                                      f"({shown}). Resume with the run's own options (see "
+                                      f"{os.path.join(out, CONFIG_FILE)}), or start a new run with another `out` or "
+                                      f"overwrite=True", mentions=("out", "overwrite"))
 
 
 def resolve_model(path, argument="model"):
@@ -257,7 +312,8 @@ def load_run(model, argument="model"):
     except Exception as error:  # noqa: BLE001  (a file that does not open is damaged)
         first = str(error).splitlines()[0][:200] if str(error) else ""
         raise ArgumentError(argument, f"{model}: {model_path} does not open ({type(error).__name__}: {first}); "
-                                      f"it is damaged: train again, or --resume the run if it was interrupted") from None
+                                      f"it is damaged: train again, or `resume` the run if it was interrupted",
+                            mentions=("resume",)) from None
     return network, config, load_class_names(paths[CLASS_NAMES_FILE])
 
 

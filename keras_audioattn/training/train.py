@@ -25,17 +25,17 @@ import time
 import keras
 import numpy as np
 
-from keras_audioattn import backends
-from keras_audioattn import presets as _presets
+from keras_audioattn import backends, preset_registry
 from keras_audioattn.data import load_manifest, save_class_names
 from keras_audioattn.distillation import SETUPS, Distiller
 from keras_audioattn.files import save_keras_model
 from keras_audioattn.metrics import DCASE2019Task5AUPRC
 from keras_audioattn.training.arguments import ArgumentError, check_numeric_arguments
 from keras_audioattn.training.callbacks import check_finite, run_callbacks
-from keras_audioattn.training.datasets import _sync_model_config, check_sample_rates, data_settings, make_dataset
+from keras_audioattn.preset_registry import DataSettings, Preset, TrainingRecipe
+from keras_audioattn.training.datasets import _sync_model_config, check_sample_rates, data_dict, make_dataset, resolve_data
 from keras_audioattn.training.run_folder import (BACKUP_DIR, CLASS_NAMES_FILE, CONFIG_FILE, LOG_FILE, MODEL_FILE,
-                                                 WORKERS_DIR, _check_same_run, _is_chief, _prepare_out,
+                                                 WORKERS_DIR, _check_same_run, both_overwrite_and_resume, _is_chief, _prepare_out,
                                                  _read_config, _truncate_log, _write_json, load_keras_model,
                                                  resolve_model)
 from keras_audioattn.training.strategy import (STRATEGIES, _avoid_distributed_symbolic_build, _mixed_policy,
@@ -44,7 +44,7 @@ from keras_audioattn.training.strategy import (STRATEGIES, _avoid_distributed_sy
 from keras_audioattn.version import __version__
 
 
-def _check_overrides(cls, entry, overrides, num_classes):
+def _check_overrides(cls, preset, overrides, num_classes):
     """``overrides`` keys must be constructor arguments of the model (named, or the preset's own
     keys); ``num_classes`` comes from the data."""
     if "num_classes" in overrides:
@@ -52,7 +52,8 @@ def _check_overrides(cls, entry, overrides, num_classes):
                                          f"({num_classes} classes); remove it (relabel the manifest to change the classes)")
     params = inspect.signature(cls).parameters
     named = {n for n, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
-    valid = named | set(entry["model"]) | set(entry["train_overrides"]) | set(entry["small"])
+    family = preset.family_spec
+    valid = named | set(preset.model) | set(family.train_overrides) | set(family.tiny)
     if any(p.kind == p.VAR_KEYWORD for p in params.values()):
         valid |= {"name", "dtype", "trainable"}
     valid -= {"num_classes", "tagger_model"}
@@ -62,23 +63,20 @@ def _check_overrides(cls, entry, overrides, num_classes):
                                          f"{', '.join(sorted(valid))}")
 
 
-def _compile(model, entry, class_names, learning_rate, optimizer_name):
-    """Compiles the model trained (the network, or the Distiller around it) for the preset's task."""
-    recipe = entry["training"]
-    optimizer = keras.optimizers.get({"class_name": optimizer_name, "config": {"learning_rate": float(learning_rate)}})
-    if entry["task"] == "single_label":
-        loss = recipe.get("loss", "categorical_crossentropy")
-        if isinstance(loss, dict):  # a recipe keyed by output name; the trained view has "scores" only
-            loss = loss["scores"]
+def _compile(model, task, class_names, optimizer, loss):
+    """Compiles the model trained (the network, or the Distiller around it) for ``task``.
+
+    ``optimizer``: a Keras optimizer config (``{"class_name": "adam", "config": {...}}``);
+    ``loss``: the loss of the ``scores`` output, or None where the model trained computes its
+    own (a Distiller's setup; 2APAE's BCE + alpha * MSE), see :func:`step_arguments`."""
+    optimizer = keras.optimizers.get(optimizer)
+    if task == "single_label":
         model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
-    elif entry["task"] == "multi_label":
+    elif task == "multi_label":
         metrics = [DCASE2019Task5AUPRC(len(class_names), average="micro", name="micro_auprc")]
-        if entry.get("distilled_with_teacher"):  # the Distiller's compute_loss is the setup's
-            model.compile(optimizer=optimizer, metrics=metrics)
-        else:
-            model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=metrics)
-    else:  # sed: BCE on "clip" + alpha * MSE(reconstruction) in the model's compute_loss
-        model.compile(optimizer=optimizer)
+        model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+    else:  # sed: the clip loss (the model's own BCE when None) + alpha * MSE(reconstruction) in compute_loss
+        model.compile(optimizer=optimizer, loss=loss)
 
 
 def _adapt(model, train_ds, max_clips=512):
@@ -96,36 +94,65 @@ def _adapt(model, train_ds, max_clips=512):
     return True
 
 
-@dataclasses.dataclass
-class _Recipe:
-    """The recipe of one run: the preset's, with the caller's overrides applied and checked."""
+@dataclasses.dataclass(frozen=True)
+class RunSettings:
+    """Step 1's result: the preset's typed recipe and data settings with the call's overrides
+    (``dataclasses.replace``), checked, and what the run needs besides them.
 
-    entry: dict
-    training: dict
-    epochs: int
-    batch_size: int
-    learning_rate: float
-    optimizer: str
-    patience: int | None
-    mixup_alpha: float | None
+    Attributes:
+      preset: the registry's :class:`~keras_audioattn.preset_registry.Preset`.
+      recipe: its :class:`~keras_audioattn.preset_registry.TrainingRecipe` with the overrides.
+      data: its :class:`~keras_audioattn.preset_registry.DataSettings` with the overrides.
+      overrides: model constructor overrides (with ``tagger_model`` for tag-conditioned presets).
+      teacher: the teacher's ``.keras`` path (distillation), or None.
+      setup, temperature: the distillation setup (with a teacher) and its temperature.
+    """
+
+    preset: Preset
+    recipe: TrainingRecipe
+    data: DataSettings
     overrides: dict
-    teacher: str | None
-    setup: str | None
-    temperature: float
-    keep: str
+    teacher: str | None = None
+    setup: str | None = None
+    temperature: float = 1.0
+
+    @property
+    def task(self):
+        return self.preset.task
 
 
-def _resolve_recipe(preset, epochs, batch_size, learning_rate, optimizer, patience, mixup_alpha, overrides,
-                    teacher, tagger, distillation_setup, temperature, sample_rate, duration, seed):
-    """Step 1: the preset's recipe with the overrides, every argument checked (ArgumentError)."""
-    entry = _presets.get_preset(preset)
-    recipe = dict(entry["training"])
-    epochs = recipe.get("epochs") if epochs is None else epochs
+def _check_tagger_family(path, tagger_preset):
+    """A tagger trained by ``audioattn train`` (``config.json`` beside its ``.keras``) must come
+    from the family of the recipe's ``tagger_preset`` (its ``-tiny`` variant included)."""
+    config_path = os.path.join(os.path.dirname(path), CONFIG_FILE)
+    if not os.path.isfile(config_path):
+        return  # a bare .keras file: nothing says how it was trained
+    trained = _read_config(config_path, "tagger").get("family")
+    wanted = preset_registry.get(tagger_preset).family
+    if trained is not None and trained != wanted:
+        raise ArgumentError("tagger", f"{path} is a run of family {trained!r}; the recipe's tag source is preset "
+                                      f"{tagger_preset!r} (family {wanted!r}): train one with it first")
+
+
+def resolve_settings(preset, *, epochs=None, batch_size=None, learning_rate=None, optimizer=None, patience=None,
+                     mixup_alpha=None, overrides=None, teacher=None, tagger=None, distillation_setup=None,
+                     temperature=None, sample_rate=None, duration=None, channels=None, seed=0):
+    """Step 1: preset ``preset`` (a name or a Preset) with the call's overrides, every argument
+    checked (ArgumentError naming it), nothing fitted or read but the model files named.
+
+    Returns: a :class:`RunSettings`; :func:`step_arguments` is what the later steps are given.
+
+    Example::
+
+        settings = resolve_settings("lu2020-cab-cnn-5s", epochs=3)
+        settings.recipe.early_stopping_patience   # 15 (Lu et al. Sec. 4)
+    """
+    preset = preset if isinstance(preset, Preset) else preset_registry.get(preset)
+    recipe = preset.recipe
+    epochs = recipe.epochs if epochs is None else epochs
     if epochs is None:
-        raise ArgumentError("epochs", f": the paper of {preset} gives no number of epochs; pass one")
-    batch_size = recipe.get("batch_size", 32) if batch_size is None else batch_size
-    learning_rate = recipe.get("learning_rate", 1e-3) if learning_rate is None else learning_rate
-    optimizer = recipe.get("optimizer", "adam") if optimizer is None else optimizer
+        raise ArgumentError("epochs", f": the paper of {preset.name} gives no number of epochs; pass one")
+    optimizer = recipe.optimizer if optimizer is None else optimizer
     try:
         keras.optimizers.get(optimizer)
     except ValueError:
@@ -133,29 +160,68 @@ def _resolve_recipe(preset, epochs, batch_size, learning_rate, optimizer, patien
                                          f"...)") from None
     check_numeric_arguments(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, patience=patience,
                             mixup_alpha=mixup_alpha, sample_rate=sample_rate, duration=duration, seed=seed)
-    patience = recipe.get("early_stopping_patience") if patience is None else (patience or None)
+    recipe = dataclasses.replace(
+        recipe, epochs=int(epochs), optimizer=optimizer,
+        batch_size=int(recipe.batch_size if batch_size is None else batch_size),
+        learning_rate=float(recipe.learning_rate if learning_rate is None else learning_rate),
+        early_stopping_patience=recipe.early_stopping_patience if patience is None else (patience or None),
+        mixup_alpha=recipe.mixup_alpha if mixup_alpha is None else (mixup_alpha or None))
+    data = resolve_data(preset.data, sample_rate, duration, channels)
+    if recipe.mixup_alpha and (data.duration is None or data.clip_overlap is not None):
+        raise ArgumentError("mixup_alpha", f": mix-up needs fixed-length clips; {preset.name} cuts or pads clips "
+                                           f"per batch")
     overrides = dict(overrides or {})
-    if teacher is not None and not entry["distilled"]:
-        raise ArgumentError("teacher", f"applies to distilled presets (chang2020-student-*), not {preset}")
+    if teacher is not None and recipe.distillation is None:
+        raise ArgumentError("teacher", f"applies to distilled presets (chang2020-student-*), not {preset.name}")
+    setup = None
     if teacher is not None:
         teacher = os.path.abspath(resolve_model(teacher, "teacher"))  # a .keras file or a run folder
-    setup = distillation_setup if distillation_setup is not None else recipe.get("distillation")
-    if teacher is not None and setup not in SETUPS:
-        raise ArgumentError("distillation_setup", f"must be one of {list(SETUPS)}, got {setup!r}")
-    if tagger is not None and not entry["needs_tagger"]:
-        raise ArgumentError("tagger", f"applies to the tag-conditioned presets (jung2020-*), not {preset}")
-    if entry["needs_tagger"]:
+        setup = recipe.distillation if distillation_setup is None else distillation_setup
+        if setup not in SETUPS:
+            raise ArgumentError("distillation_setup", f"must be one of {list(SETUPS)}, got {setup!r}")
+    if tagger is not None and recipe.tagger_preset is None:
+        raise ArgumentError("tagger", f"applies to the tag-conditioned presets (jung2020-*), not {preset.name}")
+    if recipe.tagger_preset is not None:
         if tagger is None:
-            raise ArgumentError("tagger", f": {preset} conditions the ASC on a trained tagger; pass one (a .keras "
-                                          f"file or a run folder; train one first with preset jung2020-tagger)")
+            raise ArgumentError("tagger", f": {preset.name} conditions the ASC on a trained tagger; pass one (a "
+                                          f".keras file or a run folder; train one first with preset "
+                                          f"{recipe.tagger_preset})")
         overrides["tagger_model"] = os.path.abspath(resolve_model(tagger, "tagger"))
-    mixup_alpha = recipe.get("mixup_alpha") if mixup_alpha is None else (mixup_alpha or None)
-    keep = recipe.get("keep", "best")
-    if keep not in ("best", "last"):
-        raise ValueError(f"the recipe's keep must be 'best' or 'last', got {keep!r}")
-    temperature = float(recipe.get("temperature", 1.0) if temperature is None else temperature)
-    return _Recipe(entry, recipe, int(epochs), int(batch_size), float(learning_rate), optimizer, patience,
-                   mixup_alpha, overrides, teacher, setup if teacher is not None else None, temperature, keep)
+        _check_tagger_family(overrides["tagger_model"], recipe.tagger_preset)
+    temperature = float(1.0 if temperature is None else temperature)
+    return RunSettings(preset, recipe, data, overrides, teacher, setup, temperature)
+
+
+def _loss(settings):
+    """The loss compiled for the ``scores`` output: the recipe's, except where the model trained
+    computes its own (a Distiller: the setup's terms; 2APAE: its BCE, which honours its
+    ``loss_on``, when the recipe says the paper's ``binary_crossentropy``)."""
+    if settings.teacher is not None:
+        return None
+    if settings.task == "sed" and settings.recipe.loss == "binary_crossentropy":
+        return None
+    return settings.recipe.loss
+
+
+def step_arguments(settings, validation=True):
+    """What each later step of :func:`train` is given, from ``settings`` (:class:`RunSettings`):
+    compile (optimizer config, loss), fit (epochs), datasets (data section, batch, mix-up),
+    callbacks (monitor, mode, patience, keep), distillation, evaluation (metrics, back end).
+    ``validation``: whether the run has a validation set (without one the monitor is the
+    training loss)."""
+    r = settings.recipe
+    monitor, mode = (r.monitor, r.monitor_mode) if validation else ("loss", "min")
+    return {
+        "compile": {"optimizer": {"class_name": r.optimizer, "config": {"learning_rate": r.learning_rate}},
+                    "loss": _loss(settings)},
+        "fit": {"epochs": r.epochs},
+        "datasets": {"data": data_dict(settings.data), "batch_size": r.batch_size, "mixup_alpha": r.mixup_alpha},
+        "callbacks": {"monitor": monitor, "mode": mode, "patience": r.early_stopping_patience, "keep": r.keep},
+        "distillation": None if settings.teacher is None else {
+            "teacher": settings.teacher, "setup": settings.setup, "temperature": settings.temperature},
+        "tagger": settings.overrides.get("tagger_model"),
+        "evaluation": {"evaluate": list(r.evaluate), "back_end": None if r.back_end is None else dict(r.back_end)},
+    }
 
 
 def _load_data(train, val, class_names):
@@ -192,7 +258,7 @@ def _prepare_folder(out, dist, overwrite, resume, preset):
     if chief:
         return True, out, _prepare_out(out, overwrite, resume, preset)
     if overwrite and resume:
-        raise ValueError("choose one of --overwrite (start again) and --resume (continue)")
+        raise both_overwrite_and_resume()
     work = os.path.join(out, WORKERS_DIR, str(task_id))
     if not resume:
         shutil.rmtree(work, ignore_errors=True)
@@ -200,54 +266,60 @@ def _prepare_folder(out, dist, overwrite, resume, preset):
     return False, work, None
 
 
-def _datasets(preset, train_manifest, val_manifest, class_names, data, r, global_batch, replicas, seed):
+def _datasets(steps, task, train_manifest, val_manifest, class_names, replicas, seed):
     """Step 4: ``(epoch variable, training dataset, validation dataset or None)``."""
     import tensorflow as tf  # deferred: TensorFlow only once a run starts (see datasets.py)
 
     epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="data_epoch")
-    if r.mixup_alpha and (data.get("duration") is None or data.get("clip_overlap") is not None):
-        raise ArgumentError("mixup_alpha", f": mix-up needs fixed-length clips; {preset} cuts or pads clips per batch")
-    task = r.entry["task"]
+    data, batch_size = steps["data"], steps["batch_size"]
+    global_batch = batch_size * replicas
     train_ds = make_dataset(train_manifest, class_names, data, task, global_batch, shuffle=True, seed=seed,
-                            epoch=epoch_var, drop_remainder=replicas > 1, mixup_alpha=r.mixup_alpha)
+                            epoch=epoch_var, drop_remainder=replicas > 1, mixup_alpha=steps["mixup_alpha"])
     if int(train_ds.cardinality()) == 0:
         raise ArgumentError("batch_size", f": the training data give no full batch of {global_batch} "
-                                          f"({r.batch_size} per replica x {replicas} replicas); lower it")
+                                          f"({batch_size} per replica x {replicas} replicas); lower it")
     val_ds = None if val_manifest is None else make_dataset(val_manifest, class_names, data, task, global_batch)
     return epoch_var, train_ds, val_ds
 
 
 def network_config(preset, num_classes, data, overrides=None, small=False):
     """``(model class, constructor arguments)`` of a run's network: the preset's configuration
-    (``small``: its tiny one) with ``overrides``, its input synchronised with the data settings
-    (sample rate, clip length, channels). Checks ``overrides`` (ArgumentError naming them).
+    (``small``: its tiny one) with ``overrides``, its input synchronised with the data section
+    (sample rate, channels, and the clip length of a ``fixed_length`` family). Checks
+    ``overrides`` (ArgumentError naming them).
 
     Example::
 
-        cls, config = network_config("chang2020-teacher", 8, data_settings(get_preset("chang2020-teacher")))
+        cls, config = network_config("chang2020-teacher", 8, data_settings("chang2020-teacher"))
         teacher = cls(**config)
     """
     overrides = dict(overrides or {})
-    cls = _presets.model_class(preset)
-    _check_overrides(cls, _presets.get_preset(preset), overrides, num_classes)
-    config = _presets.model_config(preset, num_classes=num_classes, small=small, for_training=True, **overrides)
-    return cls, _sync_model_config(cls, config, data)
+    preset = preset if isinstance(preset, Preset) else preset_registry.get(preset)
+    cls = preset.model_class
+    _check_overrides(cls, preset, overrides, num_classes)
+    config = preset.model_config(num_classes=num_classes, tiny=small, for_training=True, **overrides)
+    return cls, _sync_model_config(cls, config, data, fixed_length=preset.family_spec.fixed_length)
 
 
-def _run_config(preset, r, cls, model_cfg, data, class_names, monitor, mode, global_batch, seed, deterministic,
-                strategy, replicas, backend, mixed_precision, resample, small, train_manifest, val_manifest):
-    """Step 5: the run's ``config.json`` (everything needed to evaluate, predict and resume)."""
-    entry = r.entry
+def _run_config(settings, steps, cls, model_cfg, class_names, global_batch, seed, deterministic, strategy, replicas,
+                backend, mixed_precision, resample, small, train_manifest, val_manifest):
+    """Step 5: the run's ``config.json`` (everything needed to evaluate, predict and resume;
+    the keys of the runs written before the typed registry)."""
+    preset, r, callbacks = settings.preset, settings.recipe, steps["callbacks"]
+    training = dataclasses.asdict(r)
+    training["evaluate"] = list(r.evaluate)
+    distillation = steps["distillation"]
     return {
-        "preset": preset, "family": entry["family"], "task": entry["task"], "paper": entry.get("paper"),
-        "model_class": cls.__name__, "overrides": r.overrides, "small": bool(small), "model": model_cfg,
-        "data": data, "class_names": class_names,
-        "training": {**r.training, "mixup_alpha": r.mixup_alpha, "epochs": r.epochs, "batch_size_per_replica": r.batch_size,
-                     "global_batch_size": global_batch, "learning_rate": r.learning_rate, "optimizer": r.optimizer,
-                     "early_stopping_patience": r.patience, "monitor": monitor, "monitor_mode": mode,
-                     "distillation_teacher": r.teacher,
-                     **({"distillation_setup": r.setup, "temperature": r.temperature} if r.teacher else {})},
-        "evaluate": entry["evaluate"], "seed": int(seed), "deterministic": bool(deterministic),
+        "preset": preset.name, "family": preset.family, "task": preset.task, "paper": preset.paper,
+        "model_class": cls.__name__, "overrides": settings.overrides, "small": bool(small), "model": model_cfg,
+        "data": steps["datasets"]["data"], "class_names": class_names,
+        "training": {**training, **steps["evaluation"], "batch_size_per_replica": r.batch_size,
+                     "global_batch_size": global_batch, "monitor": callbacks["monitor"],
+                     "monitor_mode": callbacks["mode"],
+                     "distillation_teacher": None if distillation is None else distillation["teacher"],
+                     **({"distillation_setup": distillation["setup"], "temperature": distillation["temperature"]}
+                        if distillation else {})},
+        "evaluate": steps["evaluation"]["evaluate"], "seed": int(seed), "deterministic": bool(deterministic),
         "strategy": strategy, "replicas": replicas, "backend": backend, "mixed_precision": _mixed_policy(mixed_precision),
         "resample": bool(resample), "train_manifest": getattr(train_manifest, "source", None),
         "val_manifest": None if val_manifest is None else getattr(val_manifest, "source", None),
@@ -255,23 +327,24 @@ def _run_config(preset, r, cls, model_cfg, data, class_names, monitor, mode, glo
     }
 
 
-def _build(cls, model_cfg, r, train_ds, resume, has_backup):
+def _build(cls, model_cfg, distillation, train_ds, resume, has_backup):
     """Step 6: ``(network, model fitted, adapted)``: the network, wrapped in a Distiller when a
     teacher distils it; data-dependent layers fitted on training clips (unless resuming from a
     backup, which brings their statistics back)."""
     network = cls(**model_cfg)
     fit_model = network
-    if r.teacher is not None:
-        fit_model = Distiller.from_setup(r.setup, load_keras_model(r.teacher), network, temperature=r.temperature)
+    if distillation is not None:
+        fit_model = Distiller.from_setup(distillation["setup"], load_keras_model(distillation["teacher"]), network,
+                                         temperature=distillation["temperature"])
         fit_model(next(iter(train_ds))[0])  # BackupAndRestore needs a built model
     adapted = _adapt(network, train_ds) if not (resume and has_backup) else False
     return network, fit_model, adapted
 
 
-def _save(network, work, keep, history, r):
+def _save(network, work, keep, history, recipe):
     """Step 9: a finite final model; ``keep="last"`` (Zhang 2018: the model "after 100 training
     epochs") or no best checkpoint yet: the final weights become ``model.keras``."""
-    check_finite(history, network, r.learning_rate, r.mixup_alpha)
+    check_finite(history, network, recipe.learning_rate, recipe.mixup_alpha)
     model_path = os.path.join(work, MODEL_FILE)
     if keep == "last" or not os.path.isfile(model_path):
         save_keras_model(network, model_path)
@@ -323,17 +396,20 @@ def train(preset, train, val=None, out="run", *, epochs=None, batch_size=None, l
     """
     if strategy not in STRATEGIES:
         raise ArgumentError("strategy", f"{strategy!r} is unknown; choose one of {STRATEGIES}")
-    _presets.get_preset(preset)  # an unknown preset: the registry's message, first
+    preset_registry.get(preset)  # an unknown preset: the registry's message, first
     backend = backends.check_training_options(strategy, deterministic)  # --strategy is TensorFlow-only
     # First: MultiWorkerMirroredStrategy must configure collective ops before TF runs any op.
     dist = make_strategy(strategy)
-    r = _resolve_recipe(preset, epochs, batch_size, learning_rate, optimizer, patience, mixup_alpha, overrides,
-                        teacher, tagger, distillation_setup, temperature, sample_rate, duration, seed)
-    data = data_settings(r.entry, sample_rate, duration, channels)
+    settings = resolve_settings(
+        preset, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, optimizer=optimizer,
+        patience=patience, mixup_alpha=mixup_alpha, overrides=overrides, teacher=teacher, tagger=tagger,
+        distillation_setup=distillation_setup, temperature=temperature, sample_rate=sample_rate, duration=duration,
+        channels=channels, seed=seed)
     train_manifest, val_manifest, class_names = _load_data(train, val, class_names)
+    steps = step_arguments(settings, validation=val_manifest is not None)
+    data = steps["datasets"]["data"]
     _check_data(train_manifest, val_manifest, class_names, data, resample)
-    cls = _presets.model_class(preset)
-    _check_overrides(cls, r.entry, r.overrides, len(class_names))  # before the folder is touched
+    _check_overrides(settings.preset.model_class, settings.preset, settings.overrides, len(class_names))  # before the folder is touched
 
     chief, work, stored = _prepare_folder(out, dist, overwrite, resume, preset)
     if stored is not None and stored.get("completed"):
@@ -341,46 +417,46 @@ def train(preset, train, val=None, out="run", *, epochs=None, batch_size=None, l
         return {"model_path": os.path.join(out, MODEL_FILE), "history": {}, "initial_epoch": stored.get(
             "epochs_completed", 0), "epochs_run": 0, "config": stored}
     if stored is not None and stored.get("class_names") != class_names:
-        raise ValueError(f"--resume: the class list differs from the stored run's ({stored.get('class_names')})")
+        raise ArgumentError("resume", f": the class list differs from the stored run's ({stored.get('class_names')})")
 
     set_determinism(seed, deterministic)
     replicas = int(dist.num_replicas_in_sync)
-    global_batch = r.batch_size * replicas
-    cls, model_cfg = network_config(preset, len(class_names), data, r.overrides, small)
+    global_batch = settings.recipe.batch_size * replicas
+    cls, model_cfg = network_config(settings.preset, len(class_names), data, settings.overrides, small)
     if stored is not None:
         # A different architecture cannot load the backup: one clear line, config.json untouched.
-        _check_same_run(out, stored, model_cfg, data)
-    monitor, mode = r.entry["monitor"] if val_manifest is not None else ("loss", "min")
-    r.entry["distilled_with_teacher"] = r.teacher is not None
-    epoch_var, train_ds, val_ds = _datasets(preset, train_manifest, val_manifest, class_names, data, r,
-                                            global_batch, replicas, seed)
-    config = _run_config(preset, r, cls, model_cfg, data, class_names, monitor, mode, global_batch, seed,
-                         deterministic, strategy, replicas, backend, mixed_precision, resample, small,
-                         train_manifest, val_manifest)
+        _check_same_run(out, stored, model_cfg, data, cls)
+    epoch_var, train_ds, val_ds = _datasets(steps["datasets"], settings.task, train_manifest, val_manifest,
+                                            class_names, replicas, seed)
+    config = _run_config(settings, steps, cls, model_cfg, class_names, global_batch, seed, deterministic, strategy,
+                         replicas, backend, mixed_precision, resample, small, train_manifest, val_manifest)
     if chief:
         _write_json(os.path.join(out, CONFIG_FILE), config)
         save_class_names(os.path.join(out, CLASS_NAMES_FILE), class_names)
     backup_state = os.path.join(work, BACKUP_DIR, "training_metadata.json")
     if resume:
         # Rows of an epoch the kill interrupted (logged before its backup) are dropped: it runs again.
-        done = _read_config(backup_state, "--resume").get("epoch", 0) if os.path.isfile(backup_state) else 0
+        done = _read_config(backup_state, "resume").get("epoch", 0) if os.path.isfile(backup_state) else 0
         _truncate_log(os.path.join(work, LOG_FILE), int(done))
 
+    callback_args = steps["callbacks"]
     with dtype_policy(mixed_precision), dist.scope():
-        network, fit_model, adapted = _build(cls, model_cfg, r, train_ds, resume, os.path.isfile(backup_state))
-        _compile(fit_model, r.entry, class_names, r.learning_rate, r.optimizer)
+        network, fit_model, adapted = _build(cls, model_cfg, steps["distillation"], train_ds, resume,
+                                             os.path.isfile(backup_state))
+        _compile(fit_model, settings.task, class_names, **steps["compile"])
         if strategy == "multi-worker":
             _avoid_distributed_symbolic_build(fit_model, train_ds)
-        callbacks = run_callbacks(work, epoch_var, network, monitor, mode, r.patience, r.keep)
+        callbacks = run_callbacks(work, epoch_var, network, callback_args["monitor"], callback_args["mode"],
+                                  callback_args["patience"], callback_args["keep"])
         start = time.perf_counter()
         # shuffle=False: the tf.data pipeline shuffles itself.
         with _multi_worker_log_reduction(strategy == "multi-worker"):
-            history = fit_model.fit(train_ds, validation_data=val_ds, epochs=r.epochs, callbacks=callbacks,
-                                    verbose=verbose, shuffle=False)
+            history = fit_model.fit(train_ds, validation_data=val_ds, epochs=steps["fit"]["epochs"],
+                                    callbacks=callbacks, verbose=verbose, shuffle=False)
         seconds = time.perf_counter() - start
-    _save(network, work, r.keep, history, r)
+    _save(network, work, callback_args["keep"], history, settings.recipe)
     epochs_run = len(history.history.get("loss", []))
-    initial_epoch = int(history.epoch[0]) if history.epoch else r.epochs
+    initial_epoch = int(history.epoch[0]) if history.epoch else steps["fit"]["epochs"]
     config.update(completed=True, epochs_completed=initial_epoch + epochs_run, adapted_normalization=adapted,
                   seconds=round(seconds, 1))
     if chief:
@@ -391,4 +467,4 @@ def train(preset, train, val=None, out="run", *, epochs=None, batch_size=None, l
             "initial_epoch": initial_epoch, "epochs_run": epochs_run, "config": config}
 
 
-__all__ = ["network_config", "train"]
+__all__ = ["RunSettings", "network_config", "resolve_settings", "step_arguments", "train"]

@@ -12,7 +12,7 @@ batch size (32), the teacher's recipe (the paper received Kim's trained teacher;
 early stopping on validation micro-AUPRC, patience 10, is ours).
 
 The clip length is a data setting (``DataSettings.duration`` = 10 s); the models take any length
-and ``audioattn train`` fixes their ``num_samples`` from it.
+and ``audioattn train`` fixes their ``num_samples`` from it (``PresetFamily.fixed_length``).
 
 Example::
 
@@ -38,11 +38,11 @@ TEACHER_FAMILY = register_family(PresetFamily(
     # fmax 4 kHz: the Chang front end stops at 7.5 kHz (VGGish), above an 8 kHz tiny run's Nyquist.
     tiny={"blocks": [[4], [6], [8]], "dense_units": [8], "num_mel_bins": 16,
           "front_end": {**_SMALL_STFT, "fmax": 4000.0}},
-    tiny_of="chang2020-teacher"))
+    tiny_of="chang2020-teacher", fixed_length=True))
 STUDENT_FAMILY = register_family(PresetFamily(
     "chang2020-student", CNNLSTMStudent, task="multi_label",
     tiny={"lstm_units": 4, "conv_filters": 3, "num_mel_bins": 8, "front_end": {**_SMALL_STFT, "fmax": 4000.0}},
-    tiny_of="chang2020-student-lstm16"))
+    tiny_of="chang2020-student-lstm16", fixed_length=True))
 
 TEACHER_RECIPE = TrainingRecipe(
     optimizer="adam", learning_rate=1e-4, batch_size=32, epochs=100, early_stopping_patience=10,

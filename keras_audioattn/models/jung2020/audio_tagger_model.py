@@ -168,11 +168,5 @@ class AudioTagger(AudioModel):
         return self.num_classes
 
 
-def audio_tagger_for_training(num_classes=80, sample_rate=48000, **config):
-    """``AudioTagger(num_classes=num_classes, ...)`` (the builder of the ``jung2020-tagger`` preset
-    before issue 17; the family now builds :class:`AudioTagger` itself)."""
-    return AudioTagger(num_classes=num_classes, sample_rate=sample_rate, **config)
-
-
 __all__ = ["AudioTagger", "DEFAULT_BLOCK_FILTERS", "DEFAULT_PARAMETER_COUNT_80_TAGS", "FRONT_END_PRESETS",
-           "MelTimePooling", "SPEC_AUGMENT_POLICIES", "audio_tagger_for_training"]
+           "MelTimePooling", "SPEC_AUGMENT_POLICIES"]

@@ -46,6 +46,7 @@ import os
 import keras
 import numpy as np
 
+from keras_audioattn.data.mixup import mixup_batch  # noqa: F401  (the one mix-up, under its old name here)
 from keras_audioattn.models.base import AudioModel, classproperty
 from keras_audioattn.models.jung2020.audio_tagger_model import AudioTagger
 from keras_audioattn.models.jung2020.channel_mean_layer import ChannelMean
@@ -53,7 +54,7 @@ from keras_audioattn.models.jung2020.raw_waveform_asc_model import (RawWaveformA
                                                                    jung2020_presets)
 from keras_audioattn.models.jung2020.tag_attention_layer import (CONCAT_MODES, TagConcatenation,
                                                                 TagMultiHeadAttention, TagTransform)
-from keras_audioattn.validation import positive_int
+from keras_audioattn.validation import ArgumentError, MissingFileArgument, positive_int
 
 _PKG = "keras_audioattn"
 _OWNER = "TagConditionedASC"
@@ -287,21 +288,6 @@ class TagConditionedASC(AudioModel):
 
 
 
-def mixup_batch(x, y, alpha=0.2, rng=None):
-    """Mix-up (Zhang et al. 2017) of one NumPy batch: ``lam x + (1 - lam) x[perm]`` and the same for ``y``.
-
-    ``lam ~ Beta(alpha, alpha)`` per example. §4.2 applies mix-up to both systems without giving
-    alpha; 0.2 is our default.
-    """
-    rng = np.random.default_rng() if rng is None else rng
-    x, y = np.asarray(x), np.asarray(y, dtype=np.float32)
-    lam = rng.beta(alpha, alpha, size=len(x)).astype(np.float32)
-    perm = rng.permutation(len(x))
-    lx = lam.reshape((-1,) + (1,) * (x.ndim - 1))
-    ly = lam.reshape((-1,) + (1,) * (y.ndim - 1))
-    return lx * x + (1 - lx) * x[perm], ly * y + (1 - ly) * y[perm]
-
-
 def tag_conditioned_asc_for_training(num_classes=10, sample_rate=48000, asc=None, tagger=None, concat=None,
                                      attention=None, shared_transform=True, transform_units=128,
                                      tagger_model=None, num_channels=1, name="tag_conditioned_asc"):
@@ -319,10 +305,10 @@ def tag_conditioned_asc_for_training(num_classes=10, sample_rate=48000, asc=None
     """
     del tagger
     if tagger_model is None:
-        raise ValueError("jung2020 presets condition the ASC on a trained tagger: pass --tagger MODEL.keras "
-                         "(train one first: audioattn train --preset jung2020-tagger on tagging data)")
+        raise ArgumentError("tagger_model", ": jung2020 presets condition the ASC on a trained tagger; pass one "
+                                            "(a .keras file; train one first with preset jung2020-tagger)")
     if not os.path.isfile(tagger_model):
-        raise FileNotFoundError(f"--tagger model not found: {tagger_model}")
+        raise MissingFileArgument("tagger_model", f"{tagger_model}: no such .keras file")
     trained = keras.saving.load_model(tagger_model, compile=False)
     asc_config = {**PAPER_ASC, **(asc or {}), "num_classes": int(num_classes), "sample_rate": int(sample_rate),
                   "num_channels": int(num_channels)}

@@ -37,6 +37,7 @@ import numpy as np
 from keras import ops
 
 from keras_audioattn import validation
+from keras_audioattn.data.batching import clip_starts, fit_length
 from keras_audioattn.models._common import log_mel_input
 from keras_audioattn.models.base import AudioModel, seconds_as_samples, scores_head
 from keras_audioattn.models.zhang2018.attention_lstm_layer import AttentionLSTM, make_cell
@@ -193,7 +194,9 @@ class AttentionLSTMClassifier(AudioModel):
 def split_into_clips(waveform, clip_samples, hop_samples):
     """Cuts a 1-D waveform into ``(num_clips, clip_samples)`` clips every ``hop_samples``.
 
-    Clips start at ``0, hop, 2 hop, ...`` while they fit. When samples remain after the last of
+    The package's one clip cutter (:func:`~keras_audioattn.data.batching.clip_starts` +
+    :func:`~keras_audioattn.data.batching.fit_length`, also behind ``audioattn evaluate``):
+    clips start at ``0, hop, 2 hop, ...`` while they fit; when samples remain after the last of
     them, one more clip is aligned with the end of the recording, so every sample is covered.
     A recording shorter than one clip is zero-padded at the end to one clip.
     """
@@ -204,13 +207,8 @@ def split_into_clips(waveform, clip_samples, hop_samples):
         raise ValueError(f"clip_samples and hop_samples must be positive, got {clip_samples}, {hop_samples}.")
     if waveform.size == 0:
         raise ValueError("empty waveform.")
-    n = waveform.shape[0]
-    if n <= clip_samples:
-        return np.pad(waveform, (0, clip_samples - n))[None, :]
-    starts = list(range(0, n - clip_samples + 1, hop_samples))
-    if starts[-1] + clip_samples < n:
-        starts.append(n - clip_samples)
-    return np.stack([waveform[s:s + clip_samples] for s in starts])
+    return np.stack([fit_length(waveform[s:s + clip_samples], clip_samples)
+                     for s in clip_starts(waveform.shape[0], clip_samples, hop_samples)])
 
 
 def predict_recording(model, waveform, sample_rate=None, clip_duration=None, overlap=0.5, batch_size=64):

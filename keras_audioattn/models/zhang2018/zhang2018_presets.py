@@ -21,7 +21,7 @@ FAMILY = register_family(PresetFamily(
     "zhang2018", AttentionLSTMClassifier, task="single_label",
     tiny={"units": 8, "attention_size": 4, "num_clusters": 4, "hidden_units": [8], "num_mel_bins": 16,
           "front_end": {"fft_length": 256, "frame_length": 256, "frame_step": 128}},
-    tiny_of="zhang2018-ta-sa"))
+    tiny_of="zhang2018-ta-sa", fixed_length=True))  # trained on the 1 s clips of §3.1
 
 #: §3.2: Adam 1e-3, 100 epochs, the model after the last epoch (Table 1 reports the models "after
 #: 100 training epochs", not the best validation epoch: ``keep="last"``); batch 64 is not stated.
@@ -55,10 +55,10 @@ def _preset(variant, dataset):
         },
         recipe=RECIPE,
         # §3.1: 1 s clips with 50 % overlap cut from the 30 s recordings; recording scores = clip mean.
-        data=DataSettings(sample_rate=rate, duration=1.0, multi_label=False, clip_overlap=0.5,
-                          recording_duration=30.0),
+        data=DataSettings(sample_rate=rate, duration=1.0, multi_label=False, clip_overlap=0.5),
         paper=(f"Zhang et al. 2018, §3.1-3.2, Table 1 "
-               f"({'LITIS Rouen, 19 classes, 22.05 kHz' if litis else 'DCASE 2016, 15 classes, 44.1 kHz, dropout 0.5'})"),
+               f"({'LITIS Rouen, 19 classes, 22.05 kHz' if litis else 'DCASE 2016, 15 classes, 44.1 kHz, dropout 0.5'}; "
+               f"30 s recordings, 59 clips each)"),
     )
 
 
