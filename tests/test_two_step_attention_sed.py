@@ -1,4 +1,6 @@
-"""2APAE model (Deshmukh et al. 2020): architecture, loss through plain fit, events, export, plot."""
+"""2APAE model (Deshmukh et al. 2020), on the kit's template: basics -> saving -> LiteRT -> presets
+-> paper fidelity (Tables I-III counts, the loss, Table IV poolings, events from the frame
+outputs, Fig. 3)."""
 
 import os
 
@@ -7,15 +9,20 @@ import pytest
 
 import keras
 
-from keras_audioattn import metrics
+from keras_audioattn import metrics, preset_registry
 from keras_audioattn.models import FeatureStandardization, TwoStepAttentionSED
 from keras_audioattn.models.two_step_attention_sed import PAPER_PRESETS
 from keras_audioattn.plots import plot_two_step_attention
-from tests.helpers import assert_tflite_builtin_only, run_model_test, run_tflite
+from tests import kit
+from tests.helpers import run_model_test
 
-SMALL = dict(encoder_filters=(4, 8), num_mel_bins=8)
-WAVE_FRONT_END = dict(fft_length=256, frame_length=256, frame_step=128, num_mel_bins=8, fmin=0.0,
-                      fmax=4000.0)
+_TINY = preset_registry.get_family("deshmukh2020").tiny
+#: The tiny encoder widths of the family, on an 8-bin log-mel: the bins of these tests' data
+#: (``_data``, ``_toy_events``: 2 classes x 4 bins).
+SMALL = dict(encoder_filters=tuple(_TINY["encoder_filters"]), num_mel_bins=8)
+#: The tiny waveform front end, with 8 mel bins from 0 Hz: the log-mel model above on the same
+#: weights (test_waveform_input_matches_log_mel_model_on_same_weights).
+WAVE_FRONT_END = {**_TINY["front_end"], "num_mel_bins": 8, "fmin": 0.0}
 
 
 def _numpy(x):
@@ -27,6 +34,183 @@ def _data(batch=4, frames=16, mel=8, classes=3, seed=0):
     x = rng.normal(0, 1, (batch, frames, mel)).astype("float32")
     y = (rng.random((batch, classes)) > 0.5).astype("float32")
     return x, y
+
+
+# --- basics -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("options", [{}, dict(num_frames=16, loss_on="probability",
+                                              pooling_config={"time_mixing": "dense", "time_input_norm": False}),
+                                     dict(pooling_config={"time_mixing": "dilated", "dilations": [1, 2]})])
+def test_round_trip_and_gradients_reach_every_weight(tmp_path, options):
+    x, _ = _data()
+    model = TwoStepAttentionSED(3, **SMALL, **options)
+    model.normalizer.adapt(x)
+    run_model_test(model, x, tmp_path)
+
+
+def test_bad_arguments_raise_value_error():
+    with pytest.raises(ValueError, match="num_classes"):
+        TwoStepAttentionSED(0)
+    with pytest.raises(ValueError, match="pooling"):
+        TwoStepAttentionSED(3, pooling="median")
+    with pytest.raises(ValueError, match="alpha"):
+        TwoStepAttentionSED(3, alpha=-1)
+    with pytest.raises(ValueError, match="decoder_activation"):
+        TwoStepAttentionSED(3, decoder_activation="tanh")
+    with pytest.raises(ValueError, match="input"):
+        TwoStepAttentionSED(3, input="mfcc")
+    with pytest.raises(ValueError, match="encoder_filters"):
+        TwoStepAttentionSED(3, encoder_filters=())
+    with pytest.raises(ValueError, match="normalization"):
+        TwoStepAttentionSED(3, normalization="minmax")
+    with pytest.raises(ValueError, match="include_front_end"):
+        TwoStepAttentionSED(3, include_front_end="waveform")
+    with pytest.raises(TypeError, match="unknown argument `bogus`"):
+        TwoStepAttentionSED(3, bogus=1)
+    model = TwoStepAttentionSED(3, **SMALL)
+    with pytest.raises(ValueError):
+        model(np.zeros((2, 10, 5), "float32"))  # wrong number of mel bins
+
+
+def test_config_dtype_deprecated_names_and_output_names():
+    import warnings
+
+    model = TwoStepAttentionSED(3, include_front_end=True, sample_rate=8000, front_end=WAVE_FRONT_END, **SMALL)
+    config = model.get_config()
+    assert config["dtype"]["config"]["name"] == "float32"
+    assert config["include_front_end"] is True and config["front_end"] == WAVE_FRONT_END
+    assert "input" not in config and "front_end_config" not in config and model.input_kind == "waveform"
+    assert {"scores", "frame_scores", "reconstruction"} <= set(model.output_names)
+    assert TwoStepAttentionSED.deprecated_outputs == {"clip": "scores", "frame": "frame_scores"}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        old = TwoStepAttentionSED(3, input="waveform", sample_rate=8000, front_end_config=WAVE_FRONT_END, **SMALL)
+    messages = [str(w.message) for w in caught if issubclass(w.category, DeprecationWarning)]
+    assert any("`input` is deprecated, use `include_front_end`" in m for m in messages), messages
+    assert any("`front_end_config` is deprecated, use `front_end`" in m for m in messages), messages
+    assert old.get_config() == config
+    x = (0.1 * np.random.default_rng(0).normal(size=(1, 4000))).astype("float32")
+    old.set_weights(model.get_weights())
+    np.testing.assert_array_equal(_numpy(old(x)["scores"]), _numpy(model(x)["scores"]))
+
+
+def test_any_number_of_frames_and_relu_decoder():
+    model = TwoStepAttentionSED(3, decoder_activation="relu", **SMALL)
+    for frames in (5, 23):
+        out = model(_data(batch=2, frames=frames)[0])
+        assert _numpy(out["frame_scores"]).shape == (2, frames, 3)
+        assert _numpy(out["reconstruction"]).min() >= 0  # the authors' ReLU output cannot go negative
+    linear = TwoStepAttentionSED(3, **SMALL)
+    assert _numpy(linear(_data(batch=2)[0])["reconstruction"]).min() < 0
+
+
+def test_per_clip_standardisation():
+    x = _data(batch=2, frames=9)[0] * 3 + 5
+    out = _numpy(FeatureStandardization("per_clip")(x))
+    np.testing.assert_allclose(out.mean(1), 0, atol=1e-5)
+    np.testing.assert_allclose(out.std(1), 1, atol=1e-3)
+
+
+@pytest.mark.parametrize("options", [{}, dict(num_frames=12, loss_on="probability",
+                                              pooling_config={"time_mixing": "dense", "time_input_norm": False})])
+def test_fit_with_clip_labels_only_overfits_and_trains_the_decoder(options):
+    """Plain compile + fit(x, y_clip): BCE falls and the alpha * MSE term reaches the decoder
+    (package default and the authors' step 2)."""
+    x, y = _data(batch=4, frames=12, seed=2)
+    model = TwoStepAttentionSED(3, alpha=1.0, **SMALL, **options)
+
+    def recon_error():  # batch statistics: the BN moving averages lag after a few steps
+        return float(np.mean((_numpy(model(x, training=True)["reconstruction"]) - x) ** 2))
+
+    def bce():
+        p = np.clip(_numpy(model(x, training=True)["scores"]), 1e-7, 1 - 1e-7)
+        return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+    recon_before, bce_before = recon_error(), bce()
+    # A high rate: step 2 sees probabilities in [0, 1], so saturating the clip output needs large
+    # step-2 weights, which Adam grows by about lr per step.
+    model.compile(keras.optimizers.Adam(4e-2), metrics=[keras.metrics.AUC(multi_label=True, name="auc")])
+    history = model.fit(x, y, epochs=40, verbose=0, shuffle=False).history
+    assert history["loss"][-1] < 0.7 * history["loss"][0]
+    assert bce() < 0.5 * bce_before, (bce_before, bce())      # the clip task overfits
+    assert recon_error() < 0.7 * recon_before                  # and the decoder learns
+    assert history["auc"][-1] > 0.9  # compiled metrics are computed on the "clip" output
+
+
+# --- saving -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def waveform_model():
+    keras.utils.set_random_seed(7)
+    model = TwoStepAttentionSED(3, include_front_end=True, sample_rate=8000, front_end=WAVE_FRONT_END,
+                                encoder_filters=SMALL["encoder_filters"], name="sed_wave")
+    wave = (0.1 * np.random.default_rng(5).normal(size=(4, 8000))).astype("float32")
+    model.adapt_normalization(wave)
+    return model, wave
+
+
+def test_saved_model_waveform_in_clip_and_frame_named(waveform_model, tmp_path):
+    import tensorflow as tf
+
+    import export
+
+    model, wave = waveform_model
+    path = export.to_saved_model(model, os.path.join(tmp_path, "sed"), labels=["a", "b", "c"], sample_rate=8000)
+    signature = tf.saved_model.load(path).signatures["serving_default"]
+    got = {k: v.numpy() for k, v in signature(waveform=tf.constant(wave)).items()}
+    want = model(wave)
+    np.testing.assert_allclose(got["scores"], _numpy(want["scores"]), atol=1e-5)
+    np.testing.assert_allclose(got["frame_scores"], _numpy(want["frame_scores"]), atol=1e-5)
+
+
+def test_saved_model_log_mel_in(tmp_path):
+    import tensorflow as tf
+
+    model = TwoStepAttentionSED(3, **SMALL)
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serve", lambda log_mel: {k: model(log_mel)[k] for k in ("scores", "frame_scores")},
+                         input_signature=[tf.TensorSpec((None, None, 8), tf.float32, name="log_mel")])
+    archive.write_out(os.path.join(tmp_path, "sed_logmel"), verbose=False)
+    loaded = tf.saved_model.load(os.path.join(tmp_path, "sed_logmel"))
+    x = _data(batch=2, frames=13)[0]
+    got = loaded.serve(tf.constant(x))
+    np.testing.assert_allclose(got["scores"].numpy(), _numpy(model(x)["scores"]), atol=1e-5)
+    assert got["frame_scores"].shape == (2, 13, 3)
+
+
+# --- LiteRT -----------------------------------------------------------------------------------
+
+
+def test_tflite_float32_builtin_ops_in_litert(waveform_model, tmp_path):
+    model, wave = waveform_model
+    report = kit.run_litert_export_test(model, wave, "float32", tmp_path, labels=["a", "b", "c"], sample_rate=8000)
+    assert report["max_abs_error"] <= 1e-4
+
+
+# --- presets ----------------------------------------------------------------------------------
+
+
+def test_presets_build_and_are_plain_data():
+    assert "deshmukh2020-2apae" in PAPER_PRESETS
+    for name, preset in PAPER_PRESETS.items():
+        assert set(preset) == {"model", "training", "data", "paper"}, name
+        assert preset["training"]["batch_size"] == 24 and preset["training"]["learning_rate"] == 1e-3
+        kwargs = dict(preset["model"], **SMALL)  # paper pooling/decoder/alpha, tiny widths
+        model = TwoStepAttentionSED(**kwargs)
+        assert model.pooling == preset["model"].get("pooling", "two_step")
+
+
+@pytest.mark.parametrize("name", kit.presets_of("deshmukh2020"))
+def test_presets(name):
+    # The forward pass of each distinct tiny configuration runs in tests/test_preset_kit.py.
+    model = kit.run_preset_test(name, forward=False)
+    assert isinstance(model, TwoStepAttentionSED) and name in TwoStepAttentionSED.presets
+
+
+# --- paper fidelity ---------------------------------------------------------------------------
 
 
 def _conv_params(cin, cout, k=3):
@@ -72,26 +256,6 @@ def test_paper_configuration_matches_tables():
     assert relu.count_params() == _expected_params(41, relu_decoder=True)
 
 
-def test_presets_build_and_are_plain_data():
-    assert "deshmukh2020-2apae" in PAPER_PRESETS
-    for name, preset in PAPER_PRESETS.items():
-        assert set(preset) == {"model", "training", "data", "paper"}, name
-        assert preset["training"]["batch_size"] == 24 and preset["training"]["learning_rate"] == 1e-3
-        kwargs = dict(preset["model"], **SMALL)  # paper pooling/decoder/alpha, tiny widths
-        model = TwoStepAttentionSED(**kwargs)
-        assert model.pooling == preset["model"].get("pooling", "two_step")
-
-
-@pytest.mark.parametrize("options", [{}, dict(num_frames=16, loss_on="probability",
-                                              pooling_config={"time_mixing": "dense", "time_input_norm": False}),
-                                     dict(pooling_config={"time_mixing": "dilated", "dilations": [1, 2]})])
-def test_round_trip_and_gradients_reach_every_weight(tmp_path, options):
-    x, _ = _data()
-    model = TwoStepAttentionSED(3, **SMALL, **options)
-    model.normalizer.adapt(x)
-    run_model_test(model, x, tmp_path)
-
-
 def test_loss_is_bce_plus_alpha_mse_of_standardised_input():
     x, y = _data(seed=1)
     for alpha, decoder, loss_on in ((0.5, True, "auto"), (0.0, True, "probability"), (0.3, False, "logit")):
@@ -106,32 +270,6 @@ def test_loss_is_bce_plus_alpha_mse_of_standardised_input():
             target = (x - mean) / std
             want += alpha * np.mean((_numpy(out["reconstruction"]) - target) ** 2)
         np.testing.assert_allclose(loss, want, rtol=1e-4, err_msg=f"alpha={alpha}, decoder={decoder}")
-
-
-@pytest.mark.parametrize("options", [{}, dict(num_frames=12, loss_on="probability",
-                                              pooling_config={"time_mixing": "dense", "time_input_norm": False})])
-def test_fit_with_clip_labels_only_overfits_and_trains_the_decoder(options):
-    """Plain compile + fit(x, y_clip): BCE falls and the alpha * MSE term reaches the decoder
-    (package default and the authors' step 2)."""
-    x, y = _data(batch=4, frames=12, seed=2)
-    model = TwoStepAttentionSED(3, alpha=1.0, **SMALL, **options)
-
-    def recon_error():  # batch statistics: the BN moving averages lag after a few steps
-        return float(np.mean((_numpy(model(x, training=True)["reconstruction"]) - x) ** 2))
-
-    def bce():
-        p = np.clip(_numpy(model(x, training=True)["scores"]), 1e-7, 1 - 1e-7)
-        return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
-
-    recon_before, bce_before = recon_error(), bce()
-    # A high rate: step 2 sees probabilities in [0, 1], so saturating the clip output needs large
-    # step-2 weights, which Adam grows by about lr per step.
-    model.compile(keras.optimizers.Adam(4e-2), metrics=[keras.metrics.AUC(multi_label=True, name="auc")])
-    history = model.fit(x, y, epochs=40, verbose=0, shuffle=False).history
-    assert history["loss"][-1] < 0.7 * history["loss"][0]
-    assert bce() < 0.5 * bce_before, (bce_before, bce())      # the clip task overfits
-    assert recon_error() < 0.7 * recon_before                  # and the decoder learns
-    assert history["auc"][-1] > 0.9  # compiled metrics are computed on the "clip" output
 
 
 @pytest.mark.parametrize("pooling", ["max", "average", "gwrp", "attention"])
@@ -150,21 +288,11 @@ def test_table_iv_poolings_give_a_trainable_loss(pooling):
     assert all(g is not None and np.any(_numpy(g) != 0) for g in grads)
 
 
-def test_any_number_of_frames_and_relu_decoder():
-    model = TwoStepAttentionSED(3, decoder_activation="relu", **SMALL)
-    for frames in (5, 23):
-        out = model(_data(batch=2, frames=frames)[0])
-        assert _numpy(out["frame_scores"]).shape == (2, frames, 3)
-        assert _numpy(out["reconstruction"]).min() >= 0  # the authors' ReLU output cannot go negative
-    linear = TwoStepAttentionSED(3, **SMALL)
-    assert _numpy(linear(_data(batch=2)[0])["reconstruction"]).min() < 0
-
-
 def test_waveform_input_matches_log_mel_model_on_same_weights():
     rng = np.random.default_rng(4)
     wave = (0.1 * rng.normal(size=(2, 4096))).astype("float32")
     wmodel = TwoStepAttentionSED(3, include_front_end=True, sample_rate=8000, front_end=WAVE_FRONT_END,
-                                 encoder_filters=(4, 8))
+                                 encoder_filters=SMALL["encoder_filters"])
     wmodel.adapt_normalization(wave)
     log_mel = _numpy(wmodel.front_end(wave))
     assert log_mel.shape == (2, wmodel.front_end.num_frames(4096), 8)
@@ -175,13 +303,6 @@ def test_waveform_input_matches_log_mel_model_on_same_weights():
         np.testing.assert_allclose(_numpy(got[key]), _numpy(want[key]), atol=1e-5, err_msg=key)
     target = _numpy(wmodel.reconstruction_target(wave))
     np.testing.assert_allclose(target.reshape(-1, 8).mean(0), 0, atol=1e-4)  # adapted statistics
-
-
-def test_per_clip_standardisation():
-    x = _data(batch=2, frames=9)[0] * 3 + 5
-    out = _numpy(FeatureStandardization("per_clip")(x))
-    np.testing.assert_allclose(out.mean(1), 0, atol=1e-5)
-    np.testing.assert_allclose(out.std(1), 1, atol=1e-3)
 
 
 def _toy_events(n, frames=24, mel=8, seed=0):
@@ -239,103 +360,3 @@ def test_plot_reproduces_fig3_panels(tmp_path):
     assert len(fig.axes) >= 7  # 7 panels (+ colour bars), as Fig. 3
     with pytest.raises(ValueError, match="two_step"):
         plot_two_step_attention({"scores": out["scores"]}, x)
-
-
-def test_bad_arguments_raise_value_error():
-    with pytest.raises(ValueError, match="num_classes"):
-        TwoStepAttentionSED(0)
-    with pytest.raises(ValueError, match="pooling"):
-        TwoStepAttentionSED(3, pooling="median")
-    with pytest.raises(ValueError, match="alpha"):
-        TwoStepAttentionSED(3, alpha=-1)
-    with pytest.raises(ValueError, match="decoder_activation"):
-        TwoStepAttentionSED(3, decoder_activation="tanh")
-    with pytest.raises(ValueError, match="input"):
-        TwoStepAttentionSED(3, input="mfcc")
-    with pytest.raises(ValueError, match="encoder_filters"):
-        TwoStepAttentionSED(3, encoder_filters=())
-    with pytest.raises(ValueError, match="normalization"):
-        TwoStepAttentionSED(3, normalization="minmax")
-    with pytest.raises(ValueError, match="include_front_end"):
-        TwoStepAttentionSED(3, include_front_end="waveform")
-    with pytest.raises(TypeError, match="unknown argument `bogus`"):
-        TwoStepAttentionSED(3, bogus=1)
-    model = TwoStepAttentionSED(3, **SMALL)
-    with pytest.raises(ValueError):
-        model(np.zeros((2, 10, 5), "float32"))  # wrong number of mel bins
-
-
-def test_config_dtype_deprecated_names_and_output_names():
-    import warnings
-
-    model = TwoStepAttentionSED(3, include_front_end=True, sample_rate=8000, front_end=WAVE_FRONT_END, **SMALL)
-    config = model.get_config()
-    assert config["dtype"]["config"]["name"] == "float32"
-    assert config["include_front_end"] is True and config["front_end"] == WAVE_FRONT_END
-    assert "input" not in config and "front_end_config" not in config and model.input_kind == "waveform"
-    assert {"scores", "frame_scores", "reconstruction"} <= set(model.output_names)
-    assert TwoStepAttentionSED.deprecated_outputs == {"clip": "scores", "frame": "frame_scores"}
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        old = TwoStepAttentionSED(3, input="waveform", sample_rate=8000, front_end_config=WAVE_FRONT_END, **SMALL)
-    messages = [str(w.message) for w in caught if issubclass(w.category, DeprecationWarning)]
-    assert any("`input` is deprecated, use `include_front_end`" in m for m in messages), messages
-    assert any("`front_end_config` is deprecated, use `front_end`" in m for m in messages), messages
-    assert old.get_config() == config
-    x = (0.1 * np.random.default_rng(0).normal(size=(1, 4000))).astype("float32")
-    old.set_weights(model.get_weights())
-    np.testing.assert_array_equal(_numpy(old(x)["scores"]), _numpy(model(x)["scores"]))
-
-
-# ------------------------------------------------------------------------------------------------
-# Export evidence
-# ------------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def waveform_model():
-    keras.utils.set_random_seed(7)
-    model = TwoStepAttentionSED(3, include_front_end=True, sample_rate=8000, front_end=WAVE_FRONT_END,
-                                encoder_filters=(4, 8), name="sed_wave")
-    wave = (0.1 * np.random.default_rng(5).normal(size=(4, 8000))).astype("float32")
-    model.adapt_normalization(wave)
-    return model, wave
-
-
-def test_saved_model_waveform_in_clip_and_frame_named(waveform_model, tmp_path):
-    import tensorflow as tf
-
-    import export
-
-    model, wave = waveform_model
-    path = export.to_saved_model(model, os.path.join(tmp_path, "sed"), labels=["a", "b", "c"], sample_rate=8000)
-    signature = tf.saved_model.load(path).signatures["serving_default"]
-    got = {k: v.numpy() for k, v in signature(waveform=tf.constant(wave)).items()}
-    want = model(wave)
-    np.testing.assert_allclose(got["scores"], _numpy(want["scores"]), atol=1e-5)
-    np.testing.assert_allclose(got["frame_scores"], _numpy(want["frame_scores"]), atol=1e-5)
-
-
-def test_saved_model_log_mel_in(tmp_path):
-    import tensorflow as tf
-
-    model = TwoStepAttentionSED(3, **SMALL)
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint("serve", lambda log_mel: {k: model(log_mel)[k] for k in ("scores", "frame_scores")},
-                         input_signature=[tf.TensorSpec((None, None, 8), tf.float32, name="log_mel")])
-    archive.write_out(os.path.join(tmp_path, "sed_logmel"), verbose=False)
-    loaded = tf.saved_model.load(os.path.join(tmp_path, "sed_logmel"))
-    x = _data(batch=2, frames=13)[0]
-    got = loaded.serve(tf.constant(x))
-    np.testing.assert_allclose(got["scores"].numpy(), _numpy(model(x)["scores"]), atol=1e-5)
-    assert got["frame_scores"].shape == (2, 13, 3)
-
-
-def test_tflite_float32_builtin_ops_in_litert(waveform_model, tmp_path):
-    import export
-
-    model, wave = waveform_model
-    path = export.to_tflite(model, os.path.join(tmp_path, "sed.tflite"), quantization="float32",
-                            representative_data=wave, labels=["a", "b", "c"], sample_rate=8000, metadata=False)
-    assert_tflite_builtin_only(path)
-    got = run_tflite(path, wave[:1])[0]
-    np.testing.assert_allclose(got, _numpy(model(wave[:1])["scores"]), atol=1e-4)
