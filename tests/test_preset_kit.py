@@ -59,12 +59,21 @@ JUNG_PARAMS = {
 _RUN_FORWARD = set()
 
 
+@pytest.fixture(scope="module")
+def tagger_path(tmp_path_factory):
+    """One tiny untrained tagger for every preset that conditions on one (saved once, not per preset)."""
+    path = tmp_path_factory.mktemp("tagger") / "tagger.keras"
+    presets.build_model("jung2020-tagger", num_classes=3, small=True, sample_rate=8000).save(path)
+    return str(path)
+
+
 @pytest.mark.parametrize("name", presets.list_presets())
-def test_every_preset(name, tmp_path):
+def test_every_preset(name, tagger_path):
     expected = PAPER_SIZE_PARAMS.get(name, (None,))[0]
     tiny = presets.model_config(name, num_classes=4, small=True, for_training=True, sample_rate=8000)
     key = json.dumps([presets.preset_family(name), tiny], sort_keys=True, default=str)
-    model = kit.run_preset_test(name, tmp_path=tmp_path, expected_params=expected, forward=key not in _RUN_FORWARD)
+    extra = {"tagger_model": tagger_path} if presets.get_preset(name)["needs_tagger"] else {}
+    model = kit.run_preset_test(name, expected_params=expected, forward=key not in _RUN_FORWARD, **extra)
     _RUN_FORWARD.add(key)
     # The tiny configuration is what tests, notebooks and `make demo` build: keep it tiny.
     assert model.count_params() < 50_000, f"{name}: tiny configuration has {model.count_params()} parameters"
@@ -83,12 +92,17 @@ def test_chang_table2_presets_are_within_half_a_percent_of_table_2(units):
     assert text < paper / 3  # the text's 20 mel bins cannot give Table 2's counts
 
 
-@pytest.mark.parametrize("name", sorted(JUNG_PARAMS))
-def test_jung_paper_size_parameter_counts(name):
-    from keras_audioattn.models import TagConditionedASC
+def test_jung_paper_size_parameter_counts_are_the_models():
+    """The counts above are the model modules' recorded constants; tests/test_tag_conditioned_asc.py
+    builds each preset and counts it (test_paper_best_system_parameter_count,
+    test_narrow_transform_matches_the_papers_increment, test_preset_parameter_counts)."""
+    from keras_audioattn.models.raw_waveform_asc import DEFAULT_PARAMETER_COUNT
+    from keras_audioattn.models.tag_conditioned_asc import (BEST_SYSTEM_NARROW_PARAMETER_COUNT,
+                                                            BEST_SYSTEM_PARAMETER_COUNT, PAPER_BEST_SYSTEM_PARAMETERS)
 
-    ours, paper, source = JUNG_PARAMS[name]
-    # A small untrained tagger: the count is the ASC network's, which the tagger does not change.
-    model = TagConditionedASC.from_preset(name, tagger_overrides=dict(block_filters=(4, 8, 8, 8), dense_units=(8,)))
-    assert model.count_params() - model.tagger.count_params() == ours, source
-    assert ours > paper  # recorded difference (docs/jung2020.md), not a match
+    assert JUNG_PARAMS["jung2020-baseline"][0] == DEFAULT_PARAMETER_COUNT
+    assert JUNG_PARAMS["jung2020-tag-asc"][0] == BEST_SYSTEM_PARAMETER_COUNT
+    assert JUNG_PARAMS["jung2020-tag-asc-narrow"][0] == BEST_SYSTEM_NARROW_PARAMETER_COUNT
+    assert JUNG_PARAMS["jung2020-tag-asc"][1] == PAPER_BEST_SYSTEM_PARAMETERS
+    for name, (ours, paper, source) in JUNG_PARAMS.items():
+        assert ours > paper, f"{name}: recorded difference ({source}; docs/jung2020.md), not a match"
