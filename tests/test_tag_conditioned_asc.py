@@ -29,6 +29,8 @@ TAGGER = {**{k: v for k, v in preset_registry.get("jung2020-tagger-tiny").model.
              if k not in ("num_classes", "spec_augment")}, "sample_rate": SR}
 #: The ASC network of the family's tiny configuration (``jung2020-tiny``), 3 scenes at 16 kHz.
 ASC = dict(preset_registry.get_family("jung2020").tiny["asc"], num_classes=3, sample_rate=SR)
+#: The tiny configuration's tag-transform width.
+UNITS = preset_registry.get_family("jung2020").tiny["transform_units"]
 _np = keras.ops.convert_to_numpy
 
 
@@ -75,7 +77,7 @@ def tagger():
 
 
 def test_round_trip_and_gradients(tmp_path, tagger):
-    model = TagConditionedASC(small_asc(), tagger, transform_units=8, **CONFIGS["shared"])
+    model = TagConditionedASC(small_asc(), tagger, transform_units=UNITS, **CONFIGS["shared"])
     x = _stereo()
     loaded = run_model_test(model, x, tmp_path,
                             loss_fn=lambda out: keras.ops.sum(keras.ops.square(out["scores"] - 0.3))
@@ -86,7 +88,7 @@ def test_round_trip_and_gradients(tmp_path, tagger):
 
 
 def test_separate_round_trip(tmp_path, tagger):
-    model = TagConditionedASC(small_asc(num_channels=1), tagger, transform_units=8, **CONFIGS["separate"])
+    model = TagConditionedASC(small_asc(num_channels=1), tagger, transform_units=UNITS, **CONFIGS["separate"])
     x = _stereo()[..., 0]
     loaded = run_model_test(model, x, tmp_path,
                             loss_fn=lambda out: keras.ops.sum(keras.ops.square(out["scores"] - 0.3)))
@@ -152,7 +154,7 @@ def test_bad_networks(tagger):
 
 
 def test_frozen_tagger_has_no_trainable_weights_and_does_not_change(tagger):
-    model = TagConditionedASC(small_asc(), tagger, transform_units=8, **CONFIGS["shared"])
+    model = TagConditionedASC(small_asc(), tagger, transform_units=UNITS, **CONFIGS["shared"])
     assert tagger.trainable is False and not tagger.trainable_weights
     tagger_ids = {id(w) for w in tagger.weights}
     assert not tagger_ids & {id(w) for w in model.trainable_weights}
@@ -167,7 +169,7 @@ def test_frozen_tagger_has_no_trainable_weights_and_does_not_change(tagger):
     # The tag vectors the ASC learns from are the inference tags, also in a training call (the
     # tagger's dropout and SpecAugment are off: it is frozen).
     noisy = AudioTagger(5, **{**TAGGER, "dropout": 0.5}, spec_augment={"seed": 0})
-    conditioned = TagConditionedASC(small_asc(), noisy, transform_units=8, **CONFIGS["shared"])
+    conditioned = TagConditionedASC(small_asc(), noisy, transform_units=UNITS, **CONFIGS["shared"])
     mono = x.mean(-1)
     np.testing.assert_allclose(_np(conditioned(x, training=True)["tags"]), _np(noisy(mono, training=False)),
                                atol=1e-6)
@@ -191,7 +193,7 @@ def test_mixup_batch():
 
 def test_overfits_a_tiny_batch_and_svm_back_end(tagger):
     keras.utils.set_random_seed(0)
-    model = TagConditionedASC(small_asc(num_classes=2), tagger, transform_units=8, **CONFIGS["shared"])
+    model = TagConditionedASC(small_asc(num_classes=2), tagger, transform_units=UNITS, **CONFIGS["shared"])
     rng = np.random.default_rng(3)
     t = np.arange(2400) / SR
     x = np.stack([np.stack([np.sin(2 * np.pi * (300 + 2500 * (i % 2)) * t)] * 2, -1) + 0.1 * rng.normal(size=(2400, 2))
@@ -211,7 +213,7 @@ def _export_model(num_channels, seed):
     keras.utils.set_random_seed(seed)
     tagger = small_tagger(num_samples=N)
     asc = small_asc(num_channels=num_channels, num_samples=N)
-    model = TagConditionedASC(asc, tagger, transform_units=8, **CONFIGS["shared"])
+    model = TagConditionedASC(asc, tagger, transform_units=UNITS, **CONFIGS["shared"])
     for m in (asc, tagger):
         for layer in m.layers:
             if isinstance(layer, keras.layers.BatchNormalization):
@@ -506,7 +508,7 @@ def test_preset_parameter_counts(preset, extra):
 def test_every_configuration_equals_its_pieces(tagger, name):
     """scores / code / tags of the combined model, recomputed from its parts."""
     asc = small_asc()
-    model = TagConditionedASC(asc, tagger, transform_units=8, **CONFIGS[name])
+    model = TagConditionedASC(asc, tagger, transform_units=UNITS, **CONFIGS[name])
     x = _stereo()
     out = model(x)
     tags = _np(tagger(x.mean(-1)))
@@ -543,8 +545,8 @@ def test_every_configuration_equals_its_pieces(tagger, name):
 
 
 def test_shared_and_separate_transform_layers(tagger):
-    shared = TagConditionedASC(small_asc(), tagger, transform_units=8, **CONFIGS["shared"])
-    separate = TagConditionedASC(small_asc(), tagger, transform_units=8, **CONFIGS["separate"])
+    shared = TagConditionedASC(small_asc(), tagger, transform_units=UNITS, **CONFIGS["shared"])
+    separate = TagConditionedASC(small_asc(), tagger, transform_units=UNITS, **CONFIGS["separate"])
     assert shared.get_layer("tag_attention").num_transform_layers == 0
     assert shared.attention["num_transform_layers"] == 2
     assert separate.get_layer("tag_attention").num_transform_layers == 1
