@@ -30,6 +30,7 @@ import keras
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
+from keras_audioattn import presets
 from keras_audioattn.data.synthetic import synthesize
 from keras_audioattn.distillation import Distiller
 from keras_audioattn.losses import IntraUtteranceSimilarityLoss, resize_time_freq
@@ -39,7 +40,9 @@ from keras_audioattn.models import CNNLSTMStudent, VGGishTeacher
 SMALL = os.environ.get("AUDIOATTN_SMALL") == "1"
 keras.utils.set_random_seed(0)
 if SMALL:
-    cfg = dict(num_clips=16, n_test=4, duration=2.0, teacher_blocks=[[4], [8], [8, 8]], epochs=2)
+    # The teacher's convs: the chang2020-teacher-tiny preset's (the one tiny configuration).
+    cfg = dict(num_clips=16, n_test=4, duration=2.0, epochs=2,
+               teacher_blocks=presets.get_preset("chang2020-teacher-tiny")["model"]["blocks"])
 else:
     cfg = dict(num_clips=160, n_test=30, duration=10.0, teacher_blocks=[[16], [32], [64, 64], [128, 128]], epochs=8)
 data = synthesize("tagging", cfg["num_clips"], seed=3, duration=cfg["duration"])

@@ -45,7 +45,7 @@ import numpy as np
 import keras
 from IPython.display import Image, display
 
-from keras_audioattn import metrics
+from keras_audioattn import metrics, presets
 from keras_audioattn.data.synthetic import synthesize
 from keras_audioattn.layers import LogMelSpectrogram
 from keras_audioattn.models import TwoStepAttentionSED
@@ -57,7 +57,8 @@ SNRS = (0, 10, 20)
 if SMALL:
     SR, DURATION, N_TRAIN, N_TEST = 8000, 2.0, 12, 12
     FRONT = dict(sample_rate=SR, fft_length=512, frame_step=256, num_mel_bins=16, fmin=50.0, fmax=4000.0)
-    FILTERS, EPOCHS, BATCH, EAGER = (4, 8), 2, 12, True
+    FILTERS = tuple(presets.get_preset("deshmukh2020-tiny")["model"]["encoder_filters"])  # the one tiny configuration
+    EPOCHS, BATCH, EAGER = 2, 12, True
 else:
     SR, DURATION, N_TRAIN, N_TEST = 16000, 6.0, 400, 120
     FRONT = dict(sample_rate=SR, fft_length=1024, frame_step=512, num_mel_bins=64, fmin=50.0, fmax=8000.0)

@@ -21,7 +21,8 @@ and by an SVM (RBF kernel) fit on its code. The last section plots the learned a
 averaged per scene.
 
 With `AUDIOATTN_SMALL=1` (the test suite) everything is tiny — 0.5 s mono clips, a 3-block ASC
-network with 16 filters, a few epochs — and the numbers only show that the pipeline works.
+network with 8 filters (the `jung2020-tiny` preset), a few epochs — and the numbers only show that
+the pipeline works.
 Unset it for the fuller run (4 s clips, Table 1's network, more data and epochs: about an hour
 on a 2-core CPU). The synthetic clips are mono; the paper's are stereo 48 kHz
 (`RawWaveformASC(num_channels=2)` is the default).
@@ -37,6 +38,7 @@ warnings.filterwarnings("ignore", category=UserWarning)
 import numpy as np
 import keras
 
+from keras_audioattn import presets
 from keras_audioattn.data.synthetic import synthesize
 from keras_audioattn.metrics import average_precision
 from keras_audioattn.models import (AudioTagger, RawWaveformASC, TagConditionedASC, compare_back_ends,
@@ -47,9 +49,10 @@ SR = 16000
 keras.utils.set_random_seed(0)
 if SMALL:
     N_TAG, N_TRAIN, N_TEST, SECONDS, TAG_SECONDS = 32, 30, 18, 0.5, 0.5
-    TAGGER = dict(num_mel_bins=32, block_filters=(8, 16), dense_units=(16,), dropout=0.0,
-                  front_end=dict(fft_length=512, frame_length=512, frame_step=256))
-    ASC = dict(first_filters=16, first_kernel=8, block_filters=(16, 16, 16), code_dim=16)
+    # The one tiny configuration (tests, make demo): the jung2020-tagger-tiny / jung2020-tiny presets.
+    TAGGER = {k: v for k, v in presets.get_preset("jung2020-tagger-tiny")["model"].items()
+              if k in ("num_mel_bins", "block_filters", "dense_units", "dropout", "front_end")}
+    ASC = presets.get_preset("jung2020-tiny")["model"]["asc"]
     UNITS, TAG_EPOCHS, EPOCHS, BATCH, EAGER = 16, 3, 3, 16, True  # eager: no graph tracing for tiny runs
     SYSTEMS = {
         "baseline": dict(),

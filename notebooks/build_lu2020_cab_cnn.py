@@ -41,7 +41,7 @@ import keras
 from keras_audioattn.data.synthetic import synthesize
 from keras_audioattn.data.batching import padded_dataset, pad_waveforms, truncate_to_shortest
 from keras_audioattn.models import CABCNN, cab_cnn_training_recipe
-from keras_audioattn import metrics
+from keras_audioattn import metrics, presets
 
 SMALL = os.environ.get("AUDIOATTN_SMALL") == "1"
 keras.utils.set_random_seed(0)
@@ -49,8 +49,8 @@ SR = 16000
 if SMALL:
     N_TRAIN, N_VAL, N_TEST, DURATION = 36, 12, 18, (0.6, 1.5)
     SECONDS = {"0.5s (stands for 5s)": 0.5, "1s (stands for 10s)": 1.0}
-    MODEL = dict(conv_filters=(8, 8, 16, 16), num_classifiers=8, classifier_units=(8, 4),
-                 attention_units=(16, 8))
+    TINY = presets.get_preset("lu2020-tiny")["model"]  # the one tiny configuration (tests, make demo)
+    MODEL = {k: TINY[k] for k in ("conv_filters", "num_classifiers", "classifier_units", "attention_units")}
     EPOCHS, BATCH, PATIENCE = 8, 12, 15
 else:
     # Sized for a 2-core CPU (about 15 min); raise N_* and EPOCHS on a GPU.

@@ -30,6 +30,7 @@ import keras
 import matplotlib.pyplot as plt
 import numpy as np
 
+from keras_audioattn import presets
 from keras_audioattn.data.synthetic import synthesize
 from keras_audioattn.layers import LogMelSpectrogram
 from keras_audioattn.metrics import accuracy, aggregate_clip_scores
@@ -41,7 +42,8 @@ keras.utils.set_random_seed(0)
 SR = 16000
 if SMALL:
     N_TRAIN, N_TEST, SECONDS, EPOCHS, BATCH = 12, 6, 2.0, 3, 36  # one batch: one trace of fit
-    MODEL = dict(units=16, attention_size=8, num_clusters=8, hidden_units=(16,))
+    TINY = presets.get_preset("zhang2018-tiny")["model"]  # the one tiny configuration (tests, make demo)
+    MODEL = {k: TINY[k] for k in ("units", "attention_size", "num_clusters", "hidden_units")}
 else:
     N_TRAIN, N_TEST, SECONDS, EPOCHS, BATCH = 60, 30, 10.0, 30, 32
     MODEL = dict(units=128, attention_size=64, num_clusters=128, hidden_units=(128, 128))

@@ -1,4 +1,11 @@
-"""Tiny waveform-input models shared by the export tests (not a test module)."""
+"""Tiny waveform-input models shared by the export tests (not a test module).
+
+These are not paper models, so they are not built from the ``<family>-tiny`` presets (the export
+tests of each paper model live in its test file and use its tiny preset): the export package's own
+tests need plain functional graphs of a known op set -- a conv net, and a CNN-LSTM whose LSTM is
+wide enough for the dynamic-range quantizer (see ``tiny_cnn_lstm_model``), one with the
+pre-redesign dict outputs ``clip`` / ``frame``.
+"""
 
 import keras
 import numpy as np

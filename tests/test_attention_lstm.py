@@ -85,6 +85,111 @@ def reference_step(variant, w, x, h, c):
     return h_new, c_new, g
 
 
+def _reference_sequence(variant, w, x, mask):
+    """Eq. 1-6 over a padded batch: v = sum_t softmax_t(g_t) h_t over valid steps (or the last h)."""
+    batch, steps, _ = x.shape
+    vs, alphas = [], []
+    for b in range(batch):
+        valid = int(mask[b].sum())
+        h = np.zeros((1, N))
+        c = np.zeros((1, N))
+        hs, gs = [], []
+        for t in range(valid):  # padding is at the end
+            h, c, g = reference_step(variant, w, x[b, t][None], h, c)
+            hs.append(h[0])
+            gs.append(None if g is None else g[0])
+        if gs[0] is None:
+            vs.append(hs[-1])
+            continue
+        alpha = np.zeros(steps)
+        alpha[:valid] = _softmax(np.array(gs))  # Eq. 3
+        vs.append((alpha[:valid, None] * np.array(hs)).sum(0))  # Eq. 2
+        alphas.append(alpha)
+    return np.array(vs), (np.array(alphas) if alphas else None)
+
+
+def _paper_counts():
+    m, n, a, k = 64, 128, 64, 128
+    vanilla = 4 * (n * (m + n) + n)  # L_{M+N,4N} of Eq. 1
+    scalar_gates = 2 * (m * a + n * a) + 2 + 2  # W_{i,x}, W_{i,h}, W_{f,x}, W_{f,h}; 2 biases; a_i, a_f
+    semantic = (k * (m + n) + k) + m * n + k * n  # L_{M+N,K}, W_x, codebook
+    return {
+        "vanilla": vanilla,
+        "ta": 2 * (n * (m + n) + n) + scalar_gates,  # o and content of Eq. 1
+        "sa": 3 * (n * (m + n) + n) + semantic,  # i, f, o of Eq. 1
+        "ta_sa": (n * (m + n) + n) + scalar_gates + semantic,  # o of Eq. 1
+    }
+
+
+# --- basics -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variant,attention", [("ta", True), ("sa", False), ("ta_sa", False), ("vanilla", False)])
+def test_layer_standard_checks(variant, attention, tmp_path):
+    x = np.random.default_rng(5).normal(size=(2, 5, M)).astype("float32")
+    expected = [(2, N), (2, 5)] if attention else (2, N)
+    run_layer_test(AttentionLSTM, {"cell": make_cell(variant, N, attention_size=A, num_clusters=K),
+                                   "return_attention": attention},
+                   x, expected_output_shape=expected, tmp_path=tmp_path, run_training_step=False, atol=1e-5)
+
+
+@pytest.mark.parametrize("cell_cls", [TemporalAttentionLSTMCell, SemanticAttentionLSTMCell,
+                                      MultimodalAttentionLSTMCell])
+def test_cells_run_inside_keras_rnn(cell_cls):
+    cell = cell_cls(N)
+    out, h, c = keras.layers.RNN(cell, return_sequences=True, return_state=True)(np.ones((2, 4, M), "float32"))
+    assert tuple(out.shape) == (2, 4, cell.output_size)
+    assert tuple(h.shape) == tuple(c.shape) == (2, N)
+
+
+def test_bad_arguments_raise_clear_errors():
+    with pytest.raises(ValueError, match="units"):
+        TemporalAttentionLSTMCell(0)
+    with pytest.raises(ValueError, match="attention_size"):
+        TemporalAttentionLSTMCell(4, attention_size=-1)
+    with pytest.raises(ValueError, match="num_clusters"):
+        SemanticAttentionLSTMCell(4, num_clusters=0)
+    with pytest.raises(ValueError, match="temporal attention"):
+        AttentionLSTM(SemanticAttentionLSTMCell(4), return_attention=True)
+    with pytest.raises(ValueError, match="cell"):
+        AttentionLSTM("lstm")
+    with pytest.raises(ValueError, match="variant"):
+        make_cell("gru")
+    with pytest.raises(ValueError, match=r"\(batch, time, features\)"):
+        AttentionLSTM(TemporalAttentionLSTMCell(4))(np.zeros((2, 3), "float32"))
+
+
+def test_mask_from_a_masking_layer_propagates():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(2, 6, M)).astype("float32")
+    x[1, 4:] = 0.0
+    inputs = keras.Input((None, M))
+    outputs = AttentionLSTM(TemporalAttentionLSTMCell(N, attention_size=A), return_attention=True)(
+        keras.layers.Masking(0.0)(inputs))
+    _, alpha = keras.Model(inputs, outputs)(x)
+    alpha = keras.ops.convert_to_numpy(alpha)
+    assert np.all(alpha[1, 4:] == 0.0)
+    np.testing.assert_allclose(alpha.sum(1), 1.0, atol=1e-6)
+
+
+def test_go_backwards_aligns_attention_with_input_time():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(2, 6, M)).astype("float32")
+    forward = AttentionLSTM(TemporalAttentionLSTMCell(N, attention_size=A), return_attention=True)
+    backward = AttentionLSTM(TemporalAttentionLSTMCell(N, attention_size=A), return_attention=True,
+                             go_backwards=True)
+    forward(x)
+    backward(x)
+    backward.set_weights(forward.get_weights())
+    v_f, a_f = (keras.ops.convert_to_numpy(t) for t in forward(x[:, ::-1]))
+    v_b, a_b = (keras.ops.convert_to_numpy(t) for t in backward(x))
+    np.testing.assert_allclose(v_b, v_f, atol=1e-5)
+    np.testing.assert_allclose(a_b, a_f[:, ::-1], atol=1e-6)
+
+
+# --- paper fidelity ---------------------------------------------------------------------------
+
+
 @pytest.mark.parametrize("variant", ["vanilla", "ta", "sa", "ta_sa"])
 def test_one_step_matches_numpy_reference_of_the_paper(variant):
     rng = np.random.default_rng(0)
@@ -108,29 +213,6 @@ def test_one_step_matches_numpy_reference_of_the_paper(variant):
     if variant in ("ta", "ta_sa"):
         # Eq. 4's gates are scalars: the TA cells hold no per-unit i/f weights.
         assert cell.kernel.shape[-1] == (1 if variant == "ta_sa" else 2) * N
-
-
-def _reference_sequence(variant, w, x, mask):
-    """Eq. 1-6 over a padded batch: v = sum_t softmax_t(g_t) h_t over valid steps (or the last h)."""
-    batch, steps, _ = x.shape
-    vs, alphas = [], []
-    for b in range(batch):
-        valid = int(mask[b].sum())
-        h = np.zeros((1, N))
-        c = np.zeros((1, N))
-        hs, gs = [], []
-        for t in range(valid):  # padding is at the end
-            h, c, g = reference_step(variant, w, x[b, t][None], h, c)
-            hs.append(h[0])
-            gs.append(None if g is None else g[0])
-        if gs[0] is None:
-            vs.append(hs[-1])
-            continue
-        alpha = np.zeros(steps)
-        alpha[:valid] = _softmax(np.array(gs))  # Eq. 3
-        vs.append((alpha[:valid, None] * np.array(hs)).sum(0))  # Eq. 2
-        alphas.append(alpha)
-    return np.array(vs), (np.array(alphas) if alphas else None)
 
 
 @pytest.mark.parametrize("variant", ["vanilla", "ta", "sa", "ta_sa"])
@@ -181,65 +263,6 @@ def test_attention_sums_to_one_and_ignores_padding(cell_cls):
     assert np.all(alpha4 == 0.0) and np.all(v4 == 0.0)
 
 
-def test_mask_from_a_masking_layer_propagates():
-    rng = np.random.default_rng(3)
-    x = rng.normal(size=(2, 6, M)).astype("float32")
-    x[1, 4:] = 0.0
-    inputs = keras.Input((None, M))
-    outputs = AttentionLSTM(TemporalAttentionLSTMCell(N, attention_size=A), return_attention=True)(
-        keras.layers.Masking(0.0)(inputs))
-    _, alpha = keras.Model(inputs, outputs)(x)
-    alpha = keras.ops.convert_to_numpy(alpha)
-    assert np.all(alpha[1, 4:] == 0.0)
-    np.testing.assert_allclose(alpha.sum(1), 1.0, atol=1e-6)
-
-
-def test_go_backwards_aligns_attention_with_input_time():
-    rng = np.random.default_rng(4)
-    x = rng.normal(size=(2, 6, M)).astype("float32")
-    forward = AttentionLSTM(TemporalAttentionLSTMCell(N, attention_size=A), return_attention=True)
-    backward = AttentionLSTM(TemporalAttentionLSTMCell(N, attention_size=A), return_attention=True,
-                             go_backwards=True)
-    forward(x)
-    backward(x)
-    backward.set_weights(forward.get_weights())
-    v_f, a_f = (keras.ops.convert_to_numpy(t) for t in forward(x[:, ::-1]))
-    v_b, a_b = (keras.ops.convert_to_numpy(t) for t in backward(x))
-    np.testing.assert_allclose(v_b, v_f, atol=1e-5)
-    np.testing.assert_allclose(a_b, a_f[:, ::-1], atol=1e-6)
-
-
-@pytest.mark.parametrize("cell_cls", [TemporalAttentionLSTMCell, SemanticAttentionLSTMCell,
-                                      MultimodalAttentionLSTMCell])
-def test_cells_run_inside_keras_rnn(cell_cls):
-    cell = cell_cls(N)
-    out, h, c = keras.layers.RNN(cell, return_sequences=True, return_state=True)(np.ones((2, 4, M), "float32"))
-    assert tuple(out.shape) == (2, 4, cell.output_size)
-    assert tuple(h.shape) == tuple(c.shape) == (2, N)
-
-
-@pytest.mark.parametrize("variant,attention", [("ta", True), ("sa", False), ("ta_sa", False), ("vanilla", False)])
-def test_layer_standard_checks(variant, attention, tmp_path):
-    x = np.random.default_rng(5).normal(size=(2, 5, M)).astype("float32")
-    expected = [(2, N), (2, 5)] if attention else (2, N)
-    run_layer_test(AttentionLSTM, {"cell": make_cell(variant, N, attention_size=A, num_clusters=K),
-                                   "return_attention": attention},
-                   x, expected_output_shape=expected, tmp_path=tmp_path, run_training_step=False, atol=1e-5)
-
-
-def _paper_counts():
-    m, n, a, k = 64, 128, 64, 128
-    vanilla = 4 * (n * (m + n) + n)  # L_{M+N,4N} of Eq. 1
-    scalar_gates = 2 * (m * a + n * a) + 2 + 2  # W_{i,x}, W_{i,h}, W_{f,x}, W_{f,h}; 2 biases; a_i, a_f
-    semantic = (k * (m + n) + k) + m * n + k * n  # L_{M+N,K}, W_x, codebook
-    return {
-        "vanilla": vanilla,
-        "ta": 2 * (n * (m + n) + n) + scalar_gates,  # o and content of Eq. 1
-        "sa": 3 * (n * (m + n) + n) + semantic,  # i, f, o of Eq. 1
-        "ta_sa": (n * (m + n) + n) + scalar_gates + semantic,  # o of Eq. 1
-    }
-
-
 def test_parameter_counts_at_paper_size():
     want = _paper_counts()
     got = {}
@@ -251,20 +274,3 @@ def test_parameter_counts_at_paper_size():
     assert got == {"vanilla": 98816, "ta": 73988, "sa": 123392, "ta_sa": 98564}
     # The i/f gates themselves shrink by half (2N(M+N) -> 2A(M+N)); the whole cell by a quarter.
     assert 0.74 < got["ta"] / got["vanilla"] < 0.76
-
-
-def test_bad_arguments_raise_clear_errors():
-    with pytest.raises(ValueError, match="units"):
-        TemporalAttentionLSTMCell(0)
-    with pytest.raises(ValueError, match="attention_size"):
-        TemporalAttentionLSTMCell(4, attention_size=-1)
-    with pytest.raises(ValueError, match="num_clusters"):
-        SemanticAttentionLSTMCell(4, num_clusters=0)
-    with pytest.raises(ValueError, match="temporal attention"):
-        AttentionLSTM(SemanticAttentionLSTMCell(4), return_attention=True)
-    with pytest.raises(ValueError, match="cell"):
-        AttentionLSTM("lstm")
-    with pytest.raises(ValueError, match="variant"):
-        make_cell("gru")
-    with pytest.raises(ValueError, match=r"\(batch, time, features\)"):
-        AttentionLSTM(TemporalAttentionLSTMCell(4))(np.zeros((2, 3), "float32"))

@@ -116,23 +116,82 @@ def _randomise(layer, seed=0):
         v.assign(value.astype("float32"))
 
 
-@pytest.mark.filterwarnings("ignore:You are using a softmax over axis")  # frames=1 is deliberate
-@pytest.mark.parametrize("formulation", ["code", "equations"])
-@pytest.mark.parametrize("frames", [1, 7, 13])
-@pytest.mark.parametrize("time_mixing,norm", [("conv", False), ("context", True), ("context_both", False)])
-def test_two_step_matches_numpy_reference(formulation, frames, time_mixing, norm):
-    rng = np.random.default_rng(frames)
-    z = rng.normal(0, 2, (2, frames, 6, 3)).astype("float32")
-    layer = TwoStepAttentionPooling(return_attention=True, time_kernel_size=3, formulation=formulation,
-                                    time_mixing=time_mixing, time_input_norm=norm)
-    layer.build(z.shape)
-    _randomise(layer, frames)
-    got = {k: keras.ops.convert_to_numpy(v) for k, v in layer(z).items()}
-    want = two_step_reference(z, layer)
-    assert set(got) == set(want)
-    for key in want:
-        assert got[key].shape == want[key].shape, key
-        np.testing.assert_allclose(got[key], want[key], atol=2e-5, rtol=1e-4, err_msg=key)
+def _authors_dual_stage_attention(class_x, fc):
+    """NumPy transcription of the authors' ``DualStageAttention.forward`` (models.py), PyTorch
+    layouts: ``class_x`` (batch, classes, time, mel); ``fc[name] = (weight (out, in), bias)``;
+    ``nn.Linear(x) = x @ weight.T + bias``."""
+    lin = lambda x, name: x @ fc[name][0].T + fc[name][1]  # noqa: E731
+    mel_probs = _sigmoid(lin(class_x, "fc_mel_prob"))
+    mel_attw = _softmax(lin(class_x, "fc_mel_att"), -1)
+    mel_x = (mel_probs * mel_attw).sum(-1)                          # (batch, classes, time)
+    time_probs = _sigmoid(lin(mel_x, "fc_time_prob"))
+    time_attw = _softmax(lin(mel_x, "fc_time_att"), -1)
+    time_x = np.clip((time_probs * time_attw).sum(-1), 0, 1)        # (batch, classes)
+    return mel_attw, time_attw, mel_x, time_x
+
+
+def _baseline_reference(name, z, layer):
+    p = _sigmoid(z.astype(np.float64))
+    b, t, f, k = p.shape
+    if name == "max":
+        return p.reshape(b, -1, k).max(1), p.max(2)
+    if name == "average":
+        return p.reshape(b, -1, k).mean(1), p.mean(2)
+    if name == "gwrp":
+        def gwrp(x):  # x: (..., n), rank along the last axis
+            ranked = -np.sort(-x, axis=-1)
+            weights = layer.r ** np.arange(x.shape[-1])
+            return (ranked * weights).sum(-1) / weights.sum()
+        return gwrp(np.moveaxis(p.reshape(b, -1, k), 1, -1)), gwrp(np.moveaxis(p, 2, -1))
+    # attention: 1x1 maps classes -> classes, softmax over the T-F plane (clip) / mel bins (frame)
+    kernel, bias = (keras.ops.convert_to_numpy(v).astype(np.float64) for v in layer.weights)
+    y = z.astype(np.float64) @ kernel + bias
+    a, c = y[..., :k], _sigmoid(y[..., k:])
+    w_clip = _softmax(a.reshape(b, -1, k), 1)
+    clip = (w_clip * c.reshape(b, -1, k)).sum(1)
+    frame = (_softmax(a, 2) * c).sum(2)
+    return clip, frame
+
+
+# --- basics -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(POOLING_LAYERS))
+def test_layer_contract_round_trip_and_gradients(name, tmp_path):
+    z = np.random.default_rng(4).normal(0, 1, (2, 6, 5, 3)).astype("float32")
+    cls = POOLING_LAYERS[name]
+    expected = {"clip": (2, 3), "frame": (2, 6, 3)}
+    if name == "two_step":
+        expected["clip_logit"] = (2, 3)
+    run_layer_test(cls, {"return_attention": False}, z, expected_output_shape=expected, tmp_path=tmp_path,
+                   run_training_step=name in ("two_step", "attention"))
+
+
+@pytest.mark.parametrize("kwargs", [dict(time_mixing="dense", num_frames=6, time_input_norm=False),
+                                    dict(time_mixing="dilated", dilations=(1, 2)),
+                                    dict(time_mixing="conv", time_input_norm=False)])
+def test_two_step_time_mixings_round_trip_and_gradients(kwargs, tmp_path):
+    z = np.random.default_rng(4).normal(0, 1, (2, 6, 5, 3)).astype("float32")
+    expected = {"clip": (2, 3), "frame": (2, 6, 3), "clip_logit": (2, 3)}
+    run_layer_test(TwoStepAttentionPooling, dict(return_attention=False, **kwargs), z,
+                   expected_output_shape=expected, tmp_path=tmp_path, run_training_step=True)
+
+
+def test_bad_input_and_arguments_raise_value_error():
+    with pytest.raises(ValueError, match="time, mel, classes"):
+        TwoStepAttentionPooling()(np.zeros((2, 5, 3), "float32"))
+    with pytest.raises(ValueError, match="time_kernel_size"):
+        TwoStepAttentionPooling(time_kernel_size=2)
+    with pytest.raises(ValueError, match="formulation"):
+        TwoStepAttentionPooling(formulation="paper")
+    with pytest.raises(ValueError, match="time_mixing"):
+        TwoStepAttentionPooling(time_mixing="lstm")
+    with pytest.raises(ValueError, match="`r` must be"):
+        GlobalWeightedRankPooling(r=1.5)
+    with pytest.raises(ValueError, match="unknown pooling"):
+        get_pooling("median")
+    with pytest.raises(ValueError, match="mel and class axes"):
+        TwoStepAttentionPooling().build((None, None, None, 3))
 
 
 def test_two_step_one_model_any_length_and_in_unit_interval():
@@ -152,6 +211,40 @@ def test_two_step_one_model_any_length_and_in_unit_interval():
         np.testing.assert_allclose(out["time_attention"].sum(1), 1, atol=1e-5)
 
 
+def test_attention_pooling_stays_finite_when_one_frame_dominates():
+    layer = GlobalAttentionPooling(return_attention=True)
+    z = np.zeros((1, 5, 3, 2), "float32")
+    z[0, 2] = 200.0  # frame 2's attention logits dwarf the others: exp underflow elsewhere
+    layer.build(z.shape)
+    layer.kernel.assign(np.eye(2, 4, dtype="float32") * 5)
+    out = {k: keras.ops.convert_to_numpy(v) for k, v in layer(z).items()}
+    for v in out.values():
+        assert np.all(np.isfinite(v))
+    np.testing.assert_allclose(out["attention"].sum((1, 2)), 1, atol=1e-5)
+
+
+# --- paper fidelity ---------------------------------------------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore:You are using a softmax over axis")  # frames=1 is deliberate
+@pytest.mark.parametrize("formulation", ["code", "equations"])
+@pytest.mark.parametrize("frames", [1, 7, 13])
+@pytest.mark.parametrize("time_mixing,norm", [("conv", False), ("context", True), ("context_both", False)])
+def test_two_step_matches_numpy_reference(formulation, frames, time_mixing, norm):
+    rng = np.random.default_rng(frames)
+    z = rng.normal(0, 2, (2, frames, 6, 3)).astype("float32")
+    layer = TwoStepAttentionPooling(return_attention=True, time_kernel_size=3, formulation=formulation,
+                                    time_mixing=time_mixing, time_input_norm=norm)
+    layer.build(z.shape)
+    _randomise(layer, frames)
+    got = {k: keras.ops.convert_to_numpy(v) for k, v in layer(z).items()}
+    want = two_step_reference(z, layer)
+    assert set(got) == set(want)
+    for key in want:
+        assert got[key].shape == want[key].shape, key
+        np.testing.assert_allclose(got[key], want[key], atol=2e-5, rtol=1e-4, err_msg=key)
+
+
 def test_two_step_clip_is_an_attention_weighted_average_of_frame_probabilities():
     """Code formulation: clip = sum_t frame_t * w2_t, so it lies between the frame extremes."""
     layer = TwoStepAttentionPooling(return_attention=True)
@@ -161,20 +254,6 @@ def test_two_step_clip_is_an_attention_weighted_average_of_frame_probabilities()
     out = {k: keras.ops.convert_to_numpy(v) for k, v in layer(z).items()}
     np.testing.assert_allclose(out["clip"], (out["frame"] * out["time_attention"]).sum(1), atol=1e-6)
     assert np.all(out["clip"] >= out["frame"].min(1) - 1e-6) and np.all(out["clip"] <= out["frame"].max(1) + 1e-6)
-
-
-def _authors_dual_stage_attention(class_x, fc):
-    """NumPy transcription of the authors' ``DualStageAttention.forward`` (models.py), PyTorch
-    layouts: ``class_x`` (batch, classes, time, mel); ``fc[name] = (weight (out, in), bias)``;
-    ``nn.Linear(x) = x @ weight.T + bias``."""
-    lin = lambda x, name: x @ fc[name][0].T + fc[name][1]  # noqa: E731
-    mel_probs = _sigmoid(lin(class_x, "fc_mel_prob"))
-    mel_attw = _softmax(lin(class_x, "fc_mel_att"), -1)
-    mel_x = (mel_probs * mel_attw).sum(-1)                          # (batch, classes, time)
-    time_probs = _sigmoid(lin(mel_x, "fc_time_prob"))
-    time_attw = _softmax(lin(mel_x, "fc_time_att"), -1)
-    time_x = np.clip((time_probs * time_attw).sum(-1), 0, 1)        # (batch, classes)
-    return mel_attw, time_attw, mel_x, time_x
 
 
 def test_dense_time_mixing_is_the_authors_layer():
@@ -246,29 +325,6 @@ def test_clip_logit_is_exact_where_the_probability_saturates():
     assert np.all(np.isfinite(out["clip_logit"])) and np.all(out["clip_logit"] > 30)
 
 
-def _baseline_reference(name, z, layer):
-    p = _sigmoid(z.astype(np.float64))
-    b, t, f, k = p.shape
-    if name == "max":
-        return p.reshape(b, -1, k).max(1), p.max(2)
-    if name == "average":
-        return p.reshape(b, -1, k).mean(1), p.mean(2)
-    if name == "gwrp":
-        def gwrp(x):  # x: (..., n), rank along the last axis
-            ranked = -np.sort(-x, axis=-1)
-            weights = layer.r ** np.arange(x.shape[-1])
-            return (ranked * weights).sum(-1) / weights.sum()
-        return gwrp(np.moveaxis(p.reshape(b, -1, k), 1, -1)), gwrp(np.moveaxis(p, 2, -1))
-    # attention: 1x1 maps classes -> classes, softmax over the T-F plane (clip) / mel bins (frame)
-    kernel, bias = (keras.ops.convert_to_numpy(v).astype(np.float64) for v in layer.weights)
-    y = z.astype(np.float64) @ kernel + bias
-    a, c = y[..., :k], _sigmoid(y[..., k:])
-    w_clip = _softmax(a.reshape(b, -1, k), 1)
-    clip = (w_clip * c.reshape(b, -1, k)).sum(1)
-    frame = (_softmax(a, 2) * c).sum(2)
-    return clip, frame
-
-
 @pytest.mark.parametrize("name,kwargs", [("max", {}), ("average", {}), ("gwrp", {"r": 0.9}),
                                          ("attention", {})])
 def test_baselines_match_numpy_reference(name, kwargs):
@@ -290,53 +346,3 @@ def test_gwrp_limits_are_max_and_average():
         for key in ("clip", "frame"):
             np.testing.assert_allclose(keras.ops.convert_to_numpy(got[key]),
                                        keras.ops.convert_to_numpy(want[key]), atol=1e-6)
-
-
-def test_attention_pooling_stays_finite_when_one_frame_dominates():
-    layer = GlobalAttentionPooling(return_attention=True)
-    z = np.zeros((1, 5, 3, 2), "float32")
-    z[0, 2] = 200.0  # frame 2's attention logits dwarf the others: exp underflow elsewhere
-    layer.build(z.shape)
-    layer.kernel.assign(np.eye(2, 4, dtype="float32") * 5)
-    out = {k: keras.ops.convert_to_numpy(v) for k, v in layer(z).items()}
-    for v in out.values():
-        assert np.all(np.isfinite(v))
-    np.testing.assert_allclose(out["attention"].sum((1, 2)), 1, atol=1e-5)
-
-
-@pytest.mark.parametrize("name", sorted(POOLING_LAYERS))
-def test_layer_contract_round_trip_and_gradients(name, tmp_path):
-    z = np.random.default_rng(4).normal(0, 1, (2, 6, 5, 3)).astype("float32")
-    cls = POOLING_LAYERS[name]
-    expected = {"clip": (2, 3), "frame": (2, 6, 3)}
-    if name == "two_step":
-        expected["clip_logit"] = (2, 3)
-    run_layer_test(cls, {"return_attention": False}, z, expected_output_shape=expected, tmp_path=tmp_path,
-                   run_training_step=name in ("two_step", "attention"))
-
-
-@pytest.mark.parametrize("kwargs", [dict(time_mixing="dense", num_frames=6, time_input_norm=False),
-                                    dict(time_mixing="dilated", dilations=(1, 2)),
-                                    dict(time_mixing="conv", time_input_norm=False)])
-def test_two_step_time_mixings_round_trip_and_gradients(kwargs, tmp_path):
-    z = np.random.default_rng(4).normal(0, 1, (2, 6, 5, 3)).astype("float32")
-    expected = {"clip": (2, 3), "frame": (2, 6, 3), "clip_logit": (2, 3)}
-    run_layer_test(TwoStepAttentionPooling, dict(return_attention=False, **kwargs), z,
-                   expected_output_shape=expected, tmp_path=tmp_path, run_training_step=True)
-
-
-def test_bad_input_and_arguments_raise_value_error():
-    with pytest.raises(ValueError, match="time, mel, classes"):
-        TwoStepAttentionPooling()(np.zeros((2, 5, 3), "float32"))
-    with pytest.raises(ValueError, match="time_kernel_size"):
-        TwoStepAttentionPooling(time_kernel_size=2)
-    with pytest.raises(ValueError, match="formulation"):
-        TwoStepAttentionPooling(formulation="paper")
-    with pytest.raises(ValueError, match="time_mixing"):
-        TwoStepAttentionPooling(time_mixing="lstm")
-    with pytest.raises(ValueError, match="`r` must be"):
-        GlobalWeightedRankPooling(r=1.5)
-    with pytest.raises(ValueError, match="unknown pooling"):
-        get_pooling("median")
-    with pytest.raises(ValueError, match="mel and class axes"):
-        TwoStepAttentionPooling().build((None, None, None, 3))

@@ -1,5 +1,6 @@
-"""CAB-CNN (Lu et al. 2020): Table 2 defaults, parameter count, padded == alone, the paper's
-batch truncation, training recipe, serialisation, gradients, overfitting and export."""
+"""CAB-CNN (Lu et al. 2020), on the kit's template: basics -> saving -> LiteRT -> presets -> paper
+fidelity (Table 2 defaults and parameter count, the equations, padded == alone, the paper's batch
+truncation)."""
 
 import math
 
@@ -11,16 +12,17 @@ import keras
 from keras_audioattn.data.batching import crop_to_seconds, pad_waveforms, padded_dataset, truncate_to_shortest
 from keras_audioattn.models import CABCNN, cab_cnn_training_recipe
 from keras_audioattn.models.cab_cnn import DEFAULT_PARAMETER_COUNT, PAPER_PRESETS
-from tests.helpers import run_model_test
+from tests import kit
 from tests.test_classifier_attention import acb_reference
 
 SR = 16000
-SMALL = dict(sample_rate=SR, conv_filters=(4, 4, 6, 8), num_classifiers=4, classifier_units=(4, 3),
-             attention_units=(8, 6))
 
 
 def small(num_classes=3, **kwargs):
-    return CABCNN(num_classes, **{**SMALL, **kwargs})
+    """The family's tiny configuration (the ``lu2020-tiny`` preset: 4 / 4 / 4 / 8 filters, 4
+    classifiers), at 16 kHz and without the preset's 5 s cut (these clips are shorter anyway)."""
+    return CABCNN.from_preset("lu2020-tiny", **{"num_classes": num_classes, "sample_rate": SR, "max_seconds": None,
+                                               **kwargs})
 
 
 def _clip(n, seed):
@@ -28,6 +30,128 @@ def _clip(n, seed):
     t = np.arange(n) / SR
     return (np.sin(2 * np.pi * (200 + 300 * seed) * t) * (0.2 + rng.random()) + 0.3 * rng.normal(size=n)).astype(
         "float32")
+
+
+# --- basics -----------------------------------------------------------------------------------
+
+
+def test_round_trip_and_gradients(tmp_path):
+    model = small()
+    assert [w.name for w in model.feature_model().weights] != [w.name for w in model.weights]  # no top
+    batch, lengths = pad_waveforms([_clip(6000, 1), _clip(4800, 2)])
+    loaded = kit.run_model_test(model, [batch, lengths], tmp_path)
+    assert isinstance(loaded, CABCNN)
+    assert loaded.get_config() == model.get_config()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"num_classes": 0}, "num_classes"),
+    ({"num_classes": 3, "sample_rate": 16000.0}, "sample_rate"),
+    ({"num_classes": 3, "max_seconds": -1}, "max_seconds"),
+    ({"num_classes": 3, "conv_kernel_sizes": (4, 4)}, "conv_kernel_sizes"),
+    ({"num_classes": 3, "dropout_rates": (0.1, 0.1, 1.5, 0.0)}, "dropout_rates"),
+])
+def test_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        CABCNN(**kwargs)
+
+
+def test_unknown_argument_dtype_and_output_name():
+    with pytest.raises(TypeError, match="unknown argument `bogus`"):
+        CABCNN(3, bogus=1)
+    with pytest.raises(TypeError, match=r"did you mean `max_seconds`"):
+        CABCNN(3, max_second=5)
+    model = small(dtype="mixed_float16", length_input=False)
+    config = model.get_config()
+    assert config["dtype"]["config"]["name"] == "mixed_float16"
+    assert model.get_layer("conv_0").dtype_policy.name == "mixed_float16"
+    assert CABCNN.from_config(config).get_layer("conv_0").dtype_policy.name == "mixed_float16"
+    # The output is "scores" now; files saved before called it "average" (a weightless layer).
+    assert model.output_names == ["scores"] and CABCNN.deprecated_outputs == {"average": "scores"}
+    assert np.asarray(model(np.zeros((1, 4000), "float32"))).dtype == np.float32
+
+
+def test_overfits_a_tiny_batch():
+    # Waveform-only variant: a smaller graph to trace (the masked path gets its gradients checked
+    # in test_round_trip_and_gradients).
+    keras.utils.set_random_seed(0)
+    model = small(num_classes=2, dropout_rates=(0.0, 0.0, 0.0, 0.0), length_input=False)
+    batch = np.stack([_clip(2400, i) for i in range(4)])
+    y = keras.utils.to_categorical([0, 1, 0, 1], 2)
+    model.compile(optimizer=keras.optimizers.Adam(3e-2), loss="categorical_crossentropy")
+    # train_on_batch: one traced step reused, far cheaper than 30 fit() epochs.
+    losses = [float(model.train_on_batch(batch, y)) for _ in range(30)]
+    assert losses[-1] < 0.2 * losses[0], f"did not overfit: {losses[0]:.3f} -> {losses[-1]:.3f}"
+    assert np.argmax(np.asarray(model(batch, training=True)), -1).tolist() == [0, 1, 0, 1]
+
+
+# --- saving -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def export_model():
+    keras.utils.set_random_seed(3)
+    model = small(length_input=False, num_samples=8000)
+    bn = model.get_layer("batch_norm")
+    bn.moving_variance.assign(np.full(8, 0.5, "float32"))
+    return model
+
+
+def test_saved_model_serves_the_keras_scores(export_model, tmp_path):
+    export = pytest.importorskip("export")
+    import tensorflow as tf
+
+    clips = np.stack([_clip(8000, i) for i in range(2)])
+    path = export.to_saved_model(export_model, str(tmp_path / "sm"), labels=["a", "b", "c"], sample_rate=SR)
+    served = tf.saved_model.load(path).signatures["serving_default"]
+    out = served(waveform=tf.constant(clips))["scores"].numpy()
+    np.testing.assert_allclose(out, np.asarray(export_model(clips)), atol=1e-5)
+
+
+# --- LiteRT -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("quantization", ["float32", "int8"])
+def test_litert_export(export_model, quantization, tmp_path):
+    clips = np.stack([_clip(8000, i) for i in range(6)])
+    report = kit.run_litert_export_test(export_model, clips, quantization, tmp_path, labels=["a", "b", "c"],
+                                        sample_rate=SR)
+    if quantization == "float32":
+        assert report["max_abs_error"] <= 1e-4
+    else:  # tighter than the exporter's int8 tolerance (0.15): softmax scores within 0.1
+        assert report["max_abs_error"] < 0.1
+        assert report["ops"] & {"CONV_2D", "FULLY_CONNECTED", "BATCH_MATMUL"}
+
+
+# --- presets ----------------------------------------------------------------------------------
+
+
+def test_training_recipe_and_presets():
+    recipe = cab_cnn_training_recipe()
+    assert isinstance(recipe["compile"]["optimizer"], keras.optimizers.Adam)
+    assert isinstance(recipe["compile"]["loss"], keras.losses.CategoricalCrossentropy)
+    assert recipe["fit"]["batch_size"] == 128
+    (stop,) = recipe["fit"]["callbacks"]
+    assert isinstance(stop, keras.callbacks.EarlyStopping) and stop.patience == 15
+    assert sorted(PAPER_PRESETS) == ["lu2020-cab-cnn-10s", "lu2020-cab-cnn-30s", "lu2020-cab-cnn-5s",
+                                     "lu2020-cab-cnn-60s"]
+    preset = PAPER_PRESETS["lu2020-cab-cnn-10s"]
+    assert preset["training"]["batch_size"] == 128 and preset["training"]["early_stopping_patience"] == 15
+    model = CABCNN.from_preset("lu2020-cab-cnn-5s", conv_filters=(2, 2, 2, 2), num_classifiers=2,
+                               classifier_units=(2,), attention_units=(2,))
+    assert model.max_seconds == 5 and model.num_classes == 3
+    with pytest.raises(ValueError, match="unknown preset"):
+        CABCNN.from_preset("nope")
+
+
+@pytest.mark.parametrize("name", kit.presets_of("lu2020"))
+def test_presets(name):
+    # The forward pass of each distinct tiny configuration runs in tests/test_preset_kit.py.
+    model = kit.run_preset_test(name, forward=False)
+    assert isinstance(model, CABCNN) and name in CABCNN.presets
+
+
+# --- paper fidelity ---------------------------------------------------------------------------
 
 
 def test_default_is_table_2_and_parameter_count():
@@ -123,29 +247,6 @@ def test_max_seconds_uses_the_first_seconds_only():
                                atol=1e-6)
 
 
-def test_round_trip_and_gradients(tmp_path):
-    model = small()
-    assert [w.name for w in model.feature_model().weights] != [w.name for w in model.weights]  # no top
-    batch, lengths = pad_waveforms([_clip(6000, 1), _clip(4800, 2)])
-    loaded = run_model_test(model, [batch, lengths], tmp_path)
-    assert isinstance(loaded, CABCNN)
-    assert loaded.get_config() == model.get_config()
-
-
-def test_overfits_a_tiny_batch():
-    # Waveform-only variant: a smaller graph to trace (the masked path gets its gradients checked
-    # in test_round_trip_and_gradients).
-    keras.utils.set_random_seed(0)
-    model = small(num_classes=2, dropout_rates=(0.0, 0.0, 0.0, 0.0), length_input=False)
-    batch = np.stack([_clip(2400, i) for i in range(4)])
-    y = keras.utils.to_categorical([0, 1, 0, 1], 2)
-    model.compile(optimizer=keras.optimizers.Adam(3e-2), loss="categorical_crossentropy")
-    # train_on_batch: one traced step reused, far cheaper than 30 fit() epochs.
-    losses = [float(model.train_on_batch(batch, y)) for _ in range(30)]
-    assert losses[-1] < 0.2 * losses[0], f"did not overfit: {losses[0]:.3f} -> {losses[-1]:.3f}"
-    assert np.argmax(np.asarray(model(batch, training=True)), -1).tolist() == [0, 1, 0, 1]
-
-
 def test_truncate_to_shortest_and_crop():
     import tensorflow as tf
 
@@ -171,82 +272,3 @@ def test_truncate_to_shortest_and_crop():
         truncate_to_shortest(tf.data.Dataset.from_tensors(tf.zeros((2, 10))))
     with pytest.raises(ValueError, match="1-D"):
         pad_waveforms([np.zeros((2, 3))])
-
-
-def test_training_recipe_and_presets():
-    recipe = cab_cnn_training_recipe()
-    assert isinstance(recipe["compile"]["optimizer"], keras.optimizers.Adam)
-    assert isinstance(recipe["compile"]["loss"], keras.losses.CategoricalCrossentropy)
-    assert recipe["fit"]["batch_size"] == 128
-    (stop,) = recipe["fit"]["callbacks"]
-    assert isinstance(stop, keras.callbacks.EarlyStopping) and stop.patience == 15
-    assert sorted(PAPER_PRESETS) == ["lu2020-cab-cnn-10s", "lu2020-cab-cnn-30s", "lu2020-cab-cnn-5s",
-                                     "lu2020-cab-cnn-60s"]
-    preset = PAPER_PRESETS["lu2020-cab-cnn-10s"]
-    assert preset["training"]["batch_size"] == 128 and preset["training"]["early_stopping_patience"] == 15
-    model = CABCNN.from_preset("lu2020-cab-cnn-5s", conv_filters=(2, 2, 2, 2), num_classifiers=2,
-                               classifier_units=(2,), attention_units=(2,))
-    assert model.max_seconds == 5 and model.num_classes == 3
-    with pytest.raises(ValueError, match="unknown preset"):
-        CABCNN.from_preset("nope")
-
-
-@pytest.mark.parametrize("kwargs, message", [
-    ({"num_classes": 0}, "num_classes"),
-    ({"num_classes": 3, "sample_rate": 16000.0}, "sample_rate"),
-    ({"num_classes": 3, "max_seconds": -1}, "max_seconds"),
-    ({"num_classes": 3, "conv_kernel_sizes": (4, 4)}, "conv_kernel_sizes"),
-    ({"num_classes": 3, "dropout_rates": (0.1, 0.1, 1.5, 0.0)}, "dropout_rates"),
-])
-def test_bad_arguments(kwargs, message):
-    with pytest.raises(ValueError, match=message):
-        CABCNN(**kwargs)
-
-
-def test_unknown_argument_dtype_and_output_name():
-    with pytest.raises(TypeError, match="unknown argument `bogus`"):
-        CABCNN(3, bogus=1)
-    with pytest.raises(TypeError, match=r"did you mean `max_seconds`"):
-        CABCNN(3, max_second=5)
-    model = CABCNN(3, conv_filters=(2, 2, 2, 4), num_classifiers=2, classifier_units=(2,), attention_units=(2,),
-                   dtype="mixed_float16")
-    config = model.get_config()
-    assert config["dtype"]["config"]["name"] == "mixed_float16"
-    assert model.get_layer("conv_0").dtype_policy.name == "mixed_float16"
-    assert CABCNN.from_config(config).get_layer("conv_0").dtype_policy.name == "mixed_float16"
-    # The output is "scores" now; files saved before called it "average" (a weightless layer).
-    assert model.output_names == ["scores"] and CABCNN.deprecated_outputs == {"average": "scores"}
-    assert np.asarray(model(np.zeros((1, 4000), "float32"))).dtype == np.float32
-
-
-@pytest.fixture(scope="module")
-def export_model():
-    keras.utils.set_random_seed(3)
-    model = small(length_input=False, num_samples=8000)
-    bn = model.get_layer("batch_norm")
-    bn.moving_variance.assign(np.full(8, 0.5, "float32"))
-    return model
-
-
-def test_export_saved_model_and_tflite(export_model, tmp_path):
-    export = pytest.importorskip("export")
-    import tensorflow as tf
-
-    from tests.helpers import assert_tflite_builtin_only, run_tflite
-
-    clips = np.stack([_clip(8000, i) for i in range(6)])
-    path = export.to_saved_model(export_model, str(tmp_path / "sm"), labels=["a", "b", "c"], sample_rate=SR)
-    served = tf.saved_model.load(path).signatures["serving_default"]
-    out = served(waveform=tf.constant(clips[:2]))["scores"].numpy()
-    np.testing.assert_allclose(out, np.asarray(export_model(clips[:2])), atol=1e-5)
-    expected = np.asarray(export_model(clips))
-    results = {}
-    for mode in ("float32", "int8"):
-        f = export.to_tflite(export_model, str(tmp_path / f"m_{mode}.tflite"), quantization=mode,
-                             representative_data=clips, labels=["a", "b", "c"], sample_rate=SR, metadata=False)
-        ops = assert_tflite_builtin_only(f)
-        got = np.concatenate([run_tflite(f, c[None])[0] for c in clips])
-        results[mode] = (ops, got)
-    np.testing.assert_allclose(results["float32"][1], expected, atol=1e-4)
-    assert np.abs(results["int8"][1] - expected).max() < 0.1
-    assert any(op in results["int8"][0] for op in ("CONV_2D", "FULLY_CONNECTED", "BATCH_MATMUL"))

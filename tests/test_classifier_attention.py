@@ -60,6 +60,59 @@ def _layer_and_input(seed=0, **kwargs):
     return layer, a
 
 
+# --- basics -----------------------------------------------------------------------------------
+
+
+def test_layer_round_trip_gradients_and_fit(tmp_path):
+    a = np.random.default_rng(3).normal(size=(2, 5, 6)).astype("float32")
+    run_layer_test(ClassifierAttentionBlock,
+                   {"num_classes": 3, "num_classifiers": 4, "classifier_units": (8, 4), "attention_units": (12, 6)},
+                   a, expected_output_shape=(2, 5, 3), tmp_path=tmp_path)
+    run_layer_test(ClassifierAttentionBlock,
+                   {"num_classes": 2, "num_classifiers": 3, "classifier_units": (4,), "attention_units": (5,),
+                    "return_attention": True},
+                   a, expected_output_shape=[(2, 5, 2), (2, 5, 3)], tmp_path=tmp_path, run_training_step=False)
+
+
+def test_gradients_reach_every_classifier():
+    layer, a = _layer_and_input(seed=4, return_attention=False)
+    assert_gradients_reach_all_weights(layer, a, loss_fn=lambda c: -keras.ops.sum(keras.ops.log(c[..., 0])))
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        loss = -tf.reduce_sum(tf.math.log(layer(a)[..., 0]))
+    grad = tape.gradient(loss, layer.classifier_kernels[-1].value).numpy()
+    assert np.all(np.abs(grad).reshape(grad.shape[0], -1).max(axis=1) > 0)  # each of the n classifiers
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"num_classes": 0}, "num_classes"),
+    ({"num_classes": 3, "num_classifiers": 2.5}, "num_classifiers"),
+    ({"num_classes": 3, "classifier_units": (8, -1)}, "classifier_units"),
+    ({"num_classes": 3, "attention_units": "big"}, "attention_units"),
+])
+def test_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ClassifierAttentionBlock(**kwargs)
+
+
+def test_bad_input_rank():
+    layer = ClassifierAttentionBlock(3)
+    with pytest.raises(ValueError, match="batch, time, features"):
+        layer(np.zeros((1, 2, 3, 4), "float32"))
+
+
+def test_two_dimensional_input_is_one_step():
+    layer, a = _layer_and_input(seed=5)
+    c2, alpha2 = layer(a[:, 0])
+    c3, alpha3 = layer(a[:, :1])
+    np.testing.assert_allclose(np.asarray(c2), np.asarray(c3)[:, 0], atol=1e-7)
+    assert tuple(alpha2.shape) == (2, 5)
+
+
+# --- paper fidelity ---------------------------------------------------------------------------
+
+
 def test_matches_numpy_reference_of_the_equations():
     layer, a = _layer_and_input()
     c, alpha = layer(a)
@@ -122,50 +175,3 @@ def test_mask_zeroes_padded_steps_and_keeps_valid_ones():
     c_mask = np.asarray(model(padded)[0])
     assert np.all(c_mask[1, 4:] == 0)
     np.testing.assert_allclose(c_mask[1, :4], np.asarray(c_full)[1, :4], atol=1e-6)
-
-
-def test_layer_round_trip_gradients_and_fit(tmp_path):
-    a = np.random.default_rng(3).normal(size=(2, 5, 6)).astype("float32")
-    run_layer_test(ClassifierAttentionBlock,
-                   {"num_classes": 3, "num_classifiers": 4, "classifier_units": (8, 4), "attention_units": (12, 6)},
-                   a, expected_output_shape=(2, 5, 3), tmp_path=tmp_path)
-    run_layer_test(ClassifierAttentionBlock,
-                   {"num_classes": 2, "num_classifiers": 3, "classifier_units": (4,), "attention_units": (5,),
-                    "return_attention": True},
-                   a, expected_output_shape=[(2, 5, 2), (2, 5, 3)], tmp_path=tmp_path, run_training_step=False)
-
-
-def test_gradients_reach_every_classifier():
-    layer, a = _layer_and_input(seed=4, return_attention=False)
-    assert_gradients_reach_all_weights(layer, a, loss_fn=lambda c: -keras.ops.sum(keras.ops.log(c[..., 0])))
-    import tensorflow as tf
-
-    with tf.GradientTape() as tape:
-        loss = -tf.reduce_sum(tf.math.log(layer(a)[..., 0]))
-    grad = tape.gradient(loss, layer.classifier_kernels[-1].value).numpy()
-    assert np.all(np.abs(grad).reshape(grad.shape[0], -1).max(axis=1) > 0)  # each of the n classifiers
-
-
-def test_two_dimensional_input_is_one_step():
-    layer, a = _layer_and_input(seed=5)
-    c2, alpha2 = layer(a[:, 0])
-    c3, alpha3 = layer(a[:, :1])
-    np.testing.assert_allclose(np.asarray(c2), np.asarray(c3)[:, 0], atol=1e-7)
-    assert tuple(alpha2.shape) == (2, 5)
-
-
-@pytest.mark.parametrize("kwargs, message", [
-    ({"num_classes": 0}, "num_classes"),
-    ({"num_classes": 3, "num_classifiers": 2.5}, "num_classifiers"),
-    ({"num_classes": 3, "classifier_units": (8, -1)}, "classifier_units"),
-    ({"num_classes": 3, "attention_units": "big"}, "attention_units"),
-])
-def test_bad_arguments(kwargs, message):
-    with pytest.raises(ValueError, match=message):
-        ClassifierAttentionBlock(**kwargs)
-
-
-def test_bad_input_rank():
-    layer = ClassifierAttentionBlock(3)
-    with pytest.raises(ValueError, match="batch, time, features"):
-        layer(np.zeros((1, 2, 3, 4), "float32"))

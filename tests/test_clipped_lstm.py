@@ -26,23 +26,7 @@ def _reference(x, kernel, recurrent, bias, clip):
     return np.stack(outputs, axis=1)
 
 
-@pytest.mark.parametrize("clip", [0.3, 100.0])
-def test_matches_numpy_reference(clip):
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(2, 25, 3)).astype("float32") * 2.0
-    layer = ClippedLSTM(4, cell_clip=clip, return_sequences=True)
-    layer.build(x.shape)
-    kernel, recurrent, bias = (w.astype("float64") for w in layer.get_weights())
-    bias = bias + 1.0  # a forget bias that lets the cell grow, so a small clip binds
-    layer.set_weights([kernel, recurrent, bias])
-    got = np.asarray(layer(x))
-    want = _reference(x.astype("float64"), kernel, recurrent, bias, clip)
-    np.testing.assert_allclose(got, want, atol=1e-5)
-    unclipped = _reference(x.astype("float64"), kernel, recurrent, bias, np.inf)
-    if clip < 1:
-        assert np.abs(got - unclipped).max() > 0.05  # the clip binds
-    else:
-        np.testing.assert_allclose(got, unclipped, atol=1e-5)
+# --- basics -----------------------------------------------------------------------------------
 
 
 def test_layer_standard_checks(tmp_path):
@@ -71,3 +55,25 @@ def test_student_with_cell_clip_round_trips(tmp_path):
     loaded = keras.saving.load_model(tmp_path / "s.keras")
     np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(student(x)), atol=1e-6)
     assert loaded.get_layer("lstm").cell_clip == 10.0
+
+
+# --- paper fidelity ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("clip", [0.3, 100.0])
+def test_matches_numpy_reference(clip):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 25, 3)).astype("float32") * 2.0
+    layer = ClippedLSTM(4, cell_clip=clip, return_sequences=True)
+    layer.build(x.shape)
+    kernel, recurrent, bias = (w.astype("float64") for w in layer.get_weights())
+    bias = bias + 1.0  # a forget bias that lets the cell grow, so a small clip binds
+    layer.set_weights([kernel, recurrent, bias])
+    got = np.asarray(layer(x))
+    want = _reference(x.astype("float64"), kernel, recurrent, bias, clip)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    unclipped = _reference(x.astype("float64"), kernel, recurrent, bias, np.inf)
+    if clip < 1:
+        assert np.abs(got - unclipped).max() > 0.05  # the clip binds
+    else:
+        np.testing.assert_allclose(got, unclipped, atol=1e-5)

@@ -1,5 +1,6 @@
-"""VGGishTeacher and CNNLSTMStudent (Chang et al. 2020, Sec. 4.1, Table 1-2): parameter counts,
-shapes, round trip, gradients, overfitting, bad arguments, full-int8 export of a tiny student."""
+"""VGGishTeacher and CNNLSTMStudent (Chang et al. 2020, Sec. 4.1, Table 1-2), on the kit's template:
+basics (round trip, gradients, overfitting, bad arguments) -> LiteRT (full-int8 students) ->
+presets -> paper fidelity (parameter counts, shapes, the teacher's max over time)."""
 
 import os
 
@@ -9,12 +10,187 @@ import pytest
 from keras_audioattn.models import CNNLSTMStudent, VGGishTeacher
 from keras_audioattn.models.cnn_lstm_student import PAPER_PRESETS as STUDENT_PRESETS
 from keras_audioattn.models.vggish_teacher import PAPER_PRESETS as TEACHER_PRESETS
+from tests import kit
 from tests.helpers import assert_overfits, run_model_test
 
 SR = 8000
-FRONT = {"frame_length": 200, "frame_step": 80, "fft_length": 256, "fmax": 3800.0}  # 8 kHz: below Nyquist
 # Table 2 (millions of parameters).
 TABLE2 = {"teacher": 3.96, 128: 0.742, 64: 0.355, 32: 0.173, 16: 0.086}
+
+
+# --- basics -----------------------------------------------------------------------------------
+
+
+def tiny_student(**kw):
+    """The ``chang2020-student-tiny`` preset (LSTM 4, 3 filters, 8 mel bins), 0.5 s at 8 kHz."""
+    return CNNLSTMStudent.from_preset("chang2020-student-tiny", **{"num_classes": 3, "sample_rate": SR,
+                                                                  "num_samples": 4000, **kw})
+
+
+def tiny_teacher(**kw):
+    """The ``chang2020-teacher-tiny`` preset (blocks 4 / 6 / 8, 16 mel bins), 0.5 s at 8 kHz."""
+    return VGGishTeacher.from_preset("chang2020-teacher-tiny", **{"num_classes": 3, "sample_rate": SR,
+                                                                 "num_samples": 4000, **kw})
+
+
+@pytest.fixture(scope="module")
+def batch():
+    rng = np.random.default_rng(1)
+    x = (0.1 * rng.normal(size=(3, SR // 2))).astype("float32")
+    y = np.array([[1, 0, 1], [0, 1, 0], [1, 1, 0]], "float32")
+    return x, y
+
+
+def tiny_student_mean(**kw):
+    return tiny_student(readout="mean", **kw)
+
+
+def tiny_teacher_pooled(**kw):
+    return tiny_teacher(pooling="time_freq", normalize_inputs=True, **kw)
+
+
+@pytest.mark.parametrize("builder", [tiny_student, tiny_teacher, tiny_student_mean, tiny_teacher_pooled])
+def test_round_trip_and_gradients(builder, batch, tmp_path):
+    x, _ = batch
+    model = builder()
+    out = model(x)
+    assert tuple(out.shape) == (3, 3) and np.all((np.asarray(out) > 0) & (np.asarray(out) < 1))
+    run_model_test(model, x, tmp_path)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="lstm_units"):
+        CNNLSTMStudent(lstm_units=0)
+    with pytest.raises(ValueError, match="num_mel_bins`=4"):
+        CNNLSTMStudent(num_mel_bins=4)
+    with pytest.raises(ValueError, match="padding"):
+        CNNLSTMStudent(padding="causal")
+    with pytest.raises(ValueError, match="shorter than one STFT frame"):
+        CNNLSTMStudent(clip_duration=0.001)
+    with pytest.raises(ValueError, match="num_classes"):
+        VGGishTeacher(num_classes=0)
+    with pytest.raises(ValueError, match="too small"):
+        VGGishTeacher(num_mel_bins=4)
+    with pytest.raises(ValueError, match="unknown preset"):
+        CNNLSTMStudent.from_preset("lstm-7")
+    with pytest.raises(ValueError, match="readout"):
+        CNNLSTMStudent(readout="attention")
+    with pytest.raises(ValueError, match="pooling"):
+        VGGishTeacher(pooling="mean")
+
+
+@pytest.mark.parametrize("cls", [CNNLSTMStudent, VGGishTeacher])
+def test_model_contract_unknown_argument_dtype_and_deprecated_alias(cls):
+    """AudioModel contract: an unknown argument is refused, the config holds the dtype, the old
+    ``clip_duration`` (seconds) still works as a deprecated alias of ``num_samples``, and the
+    output is named ``scores`` (the output Dense keeps its name ``predictions``)."""
+    build = tiny_student if cls is CNNLSTMStudent else tiny_teacher
+    with pytest.raises(TypeError, match="unknown argument `bogus`"):
+        build(bogus=1)
+    model = build()
+    config = model.get_config()
+    assert config["dtype"]["config"]["name"] == "float32" and config["num_samples"] == 4000
+    assert "clip_duration" not in config and model.clip_duration == 0.5
+    assert model.output_names == ["scores"] and model.get_layer("predictions").count_params() > 0
+    kwargs = {k: v for k, v in config.items() if k not in ("num_samples", "dtype", "name", "trainable")}
+    with pytest.warns(DeprecationWarning, match="`clip_duration` is deprecated, use `num_samples`"):
+        old = cls(**kwargs, clip_duration=0.25)
+    assert old.get_config()["num_samples"] == 2000 and tuple(old.input.shape) == (None, 2000)
+    with pytest.raises(TypeError, match="pass only `num_samples`"):
+        build(clip_duration=0.5)
+
+
+def test_embeddings_and_log_mel_input():
+    student = tiny_student(include_top=False)
+    assert tuple(student.output.shape) == (None, 4)
+    teacher = tiny_teacher(include_top=False, include_front_end=False)
+    assert teacher.num_mel_bins == 16  # the tiny preset's
+    assert tuple(teacher.input.shape) == (None, None, 16) and tuple(teacher.output.shape) == (None, 8)
+
+
+@pytest.mark.parametrize("readout", ["last", "mean", "max"])
+def test_student_sequence_outputs_and_readouts(readout):
+    import keras
+    student = tiny_student(readout=readout, sequence_outputs=True)
+    x = (0.1 * np.random.default_rng(6).normal(size=(2, SR // 2))).astype("float32")
+    steps = student.get_layer("conv").output.shape[1]
+    assert tuple(student.get_layer("lstm").output.shape) == (None, steps, 4)  # a hint with a time axis
+    seq = np.asarray(keras.Model(student.inputs, student.get_layer("lstm").output)(x))
+    pooled = np.asarray(keras.Model(student.inputs, student.get_layer("readout").output)(x))
+    want = {"last": seq[:, -1], "mean": seq.mean(axis=1), "max": seq.max(axis=1)}[readout]
+    np.testing.assert_allclose(pooled, want, rtol=1e-5, atol=1e-7)
+    if readout == "last":  # the same maths as the plain last-state LSTM with the same weights
+        plain = tiny_student()
+        plain.set_weights(student.get_weights())
+        np.testing.assert_allclose(np.asarray(plain(x)), np.asarray(student(x)), rtol=1e-5, atol=1e-6)
+    assert tiny_student(readout="mean").get_layer("lstm").return_sequences
+
+
+@pytest.mark.parametrize("builder", [tiny_student, tiny_teacher])
+def test_overfits_tiny_batch(builder, batch):
+    _, y = batch
+    import keras
+
+    # Distinct tones per clip: without the (optional) input BatchNorm, three white-noise clips
+    # give nearly identical raw log-mels, which no model separates in 40 steps.
+    t = np.arange(SR // 2) / SR
+    rng = np.random.default_rng(7)
+    x = np.stack([0.2 * np.sin(2 * np.pi * f * t) + 0.01 * rng.normal(size=t.size) for f in (300, 900, 2500)])
+    x = x.astype("float32")
+
+    assert_overfits(builder(), x, y, epochs=40, loss="binary_crossentropy", jit_compile=False,
+                    optimizer=keras.optimizers.Adam(3e-2))
+
+
+# --- LiteRT -----------------------------------------------------------------------------------
+
+
+def test_student_full_int8_tflite(batch, tmp_path):
+    """The issue's requirement: a (tiny) student becomes a full-int8 .tflite that passes the
+    exporter's own checks (builtin ops, runs in LiteRT, matches Keras within tolerance)."""
+    export = pytest.importorskip("export")
+    from tests.helpers import assert_tflite_builtin_only, run_tflite
+
+    x, _ = batch
+    student = tiny_student()
+    rng = np.random.default_rng(2)
+    calibration = (0.1 * rng.normal(size=(16, SR // 2))).astype("float32")
+    path = export.to_tflite(student, str(tmp_path / "student_int8.tflite"), quantization="int8",
+                            representative_data=calibration, labels=["a", "b", "c"])
+    ops = assert_tflite_builtin_only(path)
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in ops and "WHILE" not in ops
+    got = run_tflite(path, x[:1])[0]
+    np.testing.assert_allclose(got, np.asarray(student(x[:1])), atol=0.15)
+
+
+@pytest.mark.parametrize("readout", ["mean", "max"])
+def test_lstm16_10s_int8_with_pooled_readout(readout, tmp_path):
+    """The new students (pooled readout, sequence LSTM) still pass every export check in full int8,
+    and the paper's LSTM-16 on 10 s clips stays <= 100 KB."""
+    export = pytest.importorskip("export")
+    from tests.helpers import assert_tflite_builtin_only
+
+    student = CNNLSTMStudent(lstm_units=16, num_samples=160_000, readout=readout)
+    rng = np.random.default_rng(4)
+    calibration = (0.05 * rng.normal(size=(4, 160000))).astype("float32")
+    path = export.to_tflite(student, str(tmp_path / f"lstm16_{readout}.tflite"), quantization="int8",
+                            representative_data=calibration, labels=[str(i) for i in range(8)])
+    ops = assert_tflite_builtin_only(path)
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in ops and "WHILE" not in ops
+    assert os.path.getsize(path) <= 100 * 1024
+
+
+# --- presets ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", kit.presets_of("chang2020-student") + kit.presets_of("chang2020-teacher"))
+def test_presets(name):
+    # The forward pass of each distinct tiny configuration runs in tests/test_preset_kit.py.
+    model = kit.run_preset_test(name, forward=False)
+    assert isinstance(model, (CNNLSTMStudent, VGGishTeacher)) and name in type(model).presets
+
+
+# --- paper fidelity ---------------------------------------------------------------------------
 
 
 def lstm_params(inputs, units):
@@ -71,143 +247,9 @@ def test_teacher_time_max_matches_numpy():
     teacher = tiny_teacher(include_top=False)
     x = (0.1 * np.random.default_rng(5).normal(size=(2, SR // 2))).astype("float32")
     import keras
-    conv = keras.Model(teacher.inputs, teacher.get_layer("conv2_2").output)(x)
+    conv = keras.Model(teacher.inputs, teacher.get_layer("time_max").input)(x)  # the last conv block's output
     got = keras.Model(teacher.inputs, teacher.get_layer("flatten").output)(x)
     np.testing.assert_allclose(np.asarray(got), np.asarray(conv).max(axis=1).reshape(2, -1), rtol=1e-6)
-
-
-@pytest.mark.parametrize("readout", ["last", "mean", "max"])
-def test_student_sequence_outputs_and_readouts(readout):
-    import keras
-    student = tiny_student(readout=readout, sequence_outputs=True)
-    x = (0.1 * np.random.default_rng(6).normal(size=(2, SR // 2))).astype("float32")
-    steps = student.get_layer("conv").output.shape[1]
-    assert tuple(student.get_layer("lstm").output.shape) == (None, steps, 4)  # a hint with a time axis
-    seq = np.asarray(keras.Model(student.inputs, student.get_layer("lstm").output)(x))
-    pooled = np.asarray(keras.Model(student.inputs, student.get_layer("readout").output)(x))
-    want = {"last": seq[:, -1], "mean": seq.mean(axis=1), "max": seq.max(axis=1)}[readout]
-    np.testing.assert_allclose(pooled, want, rtol=1e-5, atol=1e-7)
-    if readout == "last":  # the same maths as the plain last-state LSTM with the same weights
-        plain = tiny_student()
-        plain.set_weights(student.get_weights())
-        np.testing.assert_allclose(np.asarray(plain(x)), np.asarray(student(x)), rtol=1e-5, atol=1e-6)
-    assert tiny_student(readout="mean").get_layer("lstm").return_sequences
-
-
-def tiny_student(**kw):
-    kw = {"num_classes": 3, "lstm_units": 4, "conv_filters": 3, "num_mel_bins": 8, "sample_rate": SR,
-          "num_samples": 4000, "front_end": FRONT, **kw}
-    return CNNLSTMStudent(**kw)
-
-
-def tiny_teacher(**kw):
-    kw = {"num_classes": 3, "blocks": [[4], [4, 6]], "dense_units": [8], "num_mel_bins": 8, "sample_rate": SR,
-          "num_samples": 4000, "front_end": FRONT, **kw}
-    return VGGishTeacher(**kw)
-
-
-@pytest.fixture(scope="module")
-def batch():
-    rng = np.random.default_rng(1)
-    x = (0.1 * rng.normal(size=(3, SR // 2))).astype("float32")
-    y = np.array([[1, 0, 1], [0, 1, 0], [1, 1, 0]], "float32")
-    return x, y
-
-
-def tiny_student_mean(**kw):
-    return tiny_student(readout="mean", **kw)
-
-
-def tiny_teacher_pooled(**kw):
-    return tiny_teacher(pooling="time_freq", normalize_inputs=True, **kw)
-
-
-@pytest.mark.parametrize("builder", [tiny_student, tiny_teacher, tiny_student_mean, tiny_teacher_pooled])
-def test_round_trip_and_gradients(builder, batch, tmp_path):
-    x, _ = batch
-    model = builder()
-    out = model(x)
-    assert tuple(out.shape) == (3, 3) and np.all((np.asarray(out) > 0) & (np.asarray(out) < 1))
-    run_model_test(model, x, tmp_path)
-
-
-@pytest.mark.parametrize("builder", [tiny_student, tiny_teacher])
-def test_overfits_tiny_batch(builder, batch):
-    _, y = batch
-    import keras
-
-    # Distinct tones per clip: without the (optional) input BatchNorm, three white-noise clips
-    # give nearly identical raw log-mels, which no model separates in 40 steps.
-    t = np.arange(SR // 2) / SR
-    rng = np.random.default_rng(7)
-    x = np.stack([0.2 * np.sin(2 * np.pi * f * t) + 0.01 * rng.normal(size=t.size) for f in (300, 900, 2500)])
-    x = x.astype("float32")
-
-    assert_overfits(builder(), x, y, epochs=40, loss="binary_crossentropy", jit_compile=False,
-                    optimizer=keras.optimizers.Adam(3e-2))
-
-
-def test_embeddings_and_log_mel_input():
-    student = tiny_student(include_top=False)
-    assert tuple(student.output.shape) == (None, 4)
-    teacher = tiny_teacher(include_top=False, include_front_end=False)
-    assert tuple(teacher.input.shape) == (None, None, 8) and tuple(teacher.output.shape) == (None, 8)
-
-
-def test_bad_arguments():
-    with pytest.raises(ValueError, match="lstm_units"):
-        CNNLSTMStudent(lstm_units=0)
-    with pytest.raises(ValueError, match="num_mel_bins`=4"):
-        CNNLSTMStudent(num_mel_bins=4)
-    with pytest.raises(ValueError, match="padding"):
-        CNNLSTMStudent(padding="causal")
-    with pytest.raises(ValueError, match="shorter than one STFT frame"):
-        CNNLSTMStudent(clip_duration=0.001)
-    with pytest.raises(ValueError, match="num_classes"):
-        VGGishTeacher(num_classes=0)
-    with pytest.raises(ValueError, match="too small"):
-        VGGishTeacher(num_mel_bins=4)
-    with pytest.raises(ValueError, match="unknown preset"):
-        CNNLSTMStudent.from_preset("lstm-7")
-    with pytest.raises(ValueError, match="readout"):
-        CNNLSTMStudent(readout="attention")
-    with pytest.raises(ValueError, match="pooling"):
-        VGGishTeacher(pooling="mean")
-
-
-def test_student_full_int8_tflite(batch, tmp_path):
-    """The issue's requirement: a (tiny) student becomes a full-int8 .tflite that passes the
-    exporter's own checks (builtin ops, runs in LiteRT, matches Keras within tolerance)."""
-    export = pytest.importorskip("export")
-    from tests.helpers import assert_tflite_builtin_only, run_tflite
-
-    x, _ = batch
-    student = tiny_student()
-    rng = np.random.default_rng(2)
-    calibration = (0.1 * rng.normal(size=(16, SR // 2))).astype("float32")
-    path = export.to_tflite(student, str(tmp_path / "student_int8.tflite"), quantization="int8",
-                            representative_data=calibration, labels=["a", "b", "c"])
-    ops = assert_tflite_builtin_only(path)
-    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in ops and "WHILE" not in ops
-    got = run_tflite(path, x[:1])[0]
-    np.testing.assert_allclose(got, np.asarray(student(x[:1])), atol=0.15)
-
-
-@pytest.mark.parametrize("readout", ["mean", "max"])
-def test_lstm16_10s_int8_with_pooled_readout(readout, tmp_path):
-    """The new students (pooled readout, sequence LSTM) still pass every export check in full int8,
-    and the paper's LSTM-16 on 10 s clips stays <= 100 KB."""
-    export = pytest.importorskip("export")
-    from tests.helpers import assert_tflite_builtin_only
-
-    student = CNNLSTMStudent(lstm_units=16, num_samples=160_000, readout=readout)
-    rng = np.random.default_rng(4)
-    calibration = (0.05 * rng.normal(size=(4, 160000))).astype("float32")
-    path = export.to_tflite(student, str(tmp_path / f"lstm16_{readout}.tflite"), quantization="int8",
-                            representative_data=calibration, labels=[str(i) for i in range(8)])
-    ops = assert_tflite_builtin_only(path)
-    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in ops and "WHILE" not in ops
-    assert os.path.getsize(path) <= 100 * 1024
 
 
 def _tiny_10s_task(n, seed):
@@ -246,24 +288,3 @@ def test_10s_student_learns_a_tiny_task():
     chance = float(dcase2019_task5_auprc(y_test, np.full_like(y_test, 0.5)))
     got = float(dcase2019_task5_auprc(y_test, np.asarray(student.predict(x_test, verbose=0))))
     assert got > chance + 0.3, (got, chance)
-
-
-@pytest.mark.parametrize("cls", [CNNLSTMStudent, VGGishTeacher])
-def test_model_contract_unknown_argument_dtype_and_deprecated_alias(cls):
-    """AudioModel contract: an unknown argument is refused, the config holds the dtype, the old
-    ``clip_duration`` (seconds) still works as a deprecated alias of ``num_samples``, and the
-    output is named ``scores`` (the output Dense keeps its name ``predictions``)."""
-    build = tiny_student if cls is CNNLSTMStudent else tiny_teacher
-    with pytest.raises(TypeError, match="unknown argument `bogus`"):
-        build(bogus=1)
-    model = build()
-    config = model.get_config()
-    assert config["dtype"]["config"]["name"] == "float32" and config["num_samples"] == 4000
-    assert "clip_duration" not in config and model.clip_duration == 0.5
-    assert model.output_names == ["scores"] and model.get_layer("predictions").count_params() > 0
-    kwargs = {k: v for k, v in config.items() if k not in ("num_samples", "dtype", "name", "trainable")}
-    with pytest.warns(DeprecationWarning, match="`clip_duration` is deprecated, use `num_samples`"):
-        old = cls(**kwargs, clip_duration=0.25)
-    assert old.get_config()["num_samples"] == 2000 and tuple(old.input.shape) == (None, 2000)
-    with pytest.raises(TypeError, match="pass only `num_samples`"):
-        build(clip_duration=0.5)

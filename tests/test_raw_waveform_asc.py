@@ -1,22 +1,100 @@
-"""RawWaveformASC (Jung et al. 2020, Table 1): defaults, Table 1's shapes, parameter count, the
-residual block against a hand-written NumPy forward pass, mono/stereo, sub-models, serialisation,
-gradients, overfitting, SVM back end and errors."""
+"""RawWaveformASC (Jung et al. 2020, Table 1), on the kit's template: basics -> saving -> presets ->
+paper fidelity (Table 1 defaults, shapes and parameter count, the residual block against a
+hand-written NumPy forward pass, the BatchNorm momentum, the SVM back end). Its LiteRT export is
+tested with the tag-conditioned model (tests/test_tag_conditioned_asc.py)."""
 
 import numpy as np
 import pytest
 
 import keras
 
+from keras_audioattn import preset_registry
 from keras_audioattn.models import RawWaveformASC, compare_back_ends, extract_codes, fit_code_svm
 from keras_audioattn.models.raw_waveform_asc import DEFAULT_PARAMETER_COUNT
+from tests import kit
 from tests.helpers import assert_overfits, run_model_test
 
-SMALL = dict(num_classes=3, code_dim=6, sample_rate=16000, first_filters=8, first_kernel=4,
-             block_filters=(8, 8, 12), negative_slope=0.3)
+#: The ASC network of the family's tiny configuration (``jung2020-tiny``), with a last block of
+#: 12 filters: a channel change, so the three-tap shortcut is built
+#: (test_channel_change_uses_a_three_tap_shortcut_and_mono_input); 3 scenes at 16 kHz.
+SMALL = dict(preset_registry.get_family("jung2020").tiny["asc"], num_classes=3, sample_rate=16000,
+             block_filters=(8, 8, 12))
 
 
 def small(**kwargs):
     return RawWaveformASC(**{**SMALL, **kwargs})
+
+
+# --- basics -----------------------------------------------------------------------------------
+
+
+def test_round_trip_and_gradients(tmp_path):
+    model = small()
+    x = np.random.default_rng(1).normal(size=(2, 600, 2)).astype("float32")
+    loaded = run_model_test(model, x, tmp_path)
+    assert isinstance(loaded, RawWaveformASC) and loaded.get_config() == model.get_config()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"num_classes": 0}, "num_classes"),
+    ({"block_filters": ()}, "block_filters"),
+    ({"num_channels": 0}, "num_channels"),
+    ({"pre_emphasis": 2.0}, "pre_emphasis"),
+    ({"num_samples": 100}, "num_samples"),
+    ({"classifier_activation": "relu"}, "classifier_activation"),
+])
+def test_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        RawWaveformASC(**kwargs)
+
+
+def test_wrong_channel_count_is_rejected():
+    model = small()
+    with pytest.raises(ValueError):
+        model(np.zeros((1, 600, 3), "float32"))
+    with pytest.raises(ValueError):
+        model(np.zeros((1, 600), "float32"))
+
+
+def test_model_contract_unknown_argument_dtype_and_presets():
+    """AudioModel contract: an unknown argument is refused, the config holds the dtype, and the
+    ASC network of every ``jung2020`` preset is reachable through ``presets`` / ``from_preset``."""
+    with pytest.raises(TypeError, match="unknown argument `bogus`"):
+        small(bogus=1)
+    config = small().get_config()
+    assert config["dtype"]["config"]["name"] == "float32" and config["block_filters"] == [8, 8, 12]
+    assert RawWaveformASC.from_config(config).count_params() == small().count_params()
+    assert {"jung2020-baseline", "jung2020-tag-asc"} <= set(RawWaveformASC.presets)
+    with pytest.raises(ValueError, match="not a Jung et al. 2020 ASC preset"):
+        RawWaveformASC.from_preset("jung2020-tagger")
+
+
+def test_channel_change_uses_a_three_tap_shortcut_and_mono_input():
+    model = small(num_channels=1)
+    assert tuple(model.inputs[0].shape) == (None, None)
+    sc = model.get_layer("block_2_shortcut")
+    assert (sc.filters, sc.kernel_size) == (12, (3,))
+    with pytest.raises(ValueError):
+        model.get_layer("block_1_shortcut")
+    out = model(np.zeros((2, 500), "float32"))
+    assert tuple(out.shape) == (2, 3)
+    top = small(include_top=False)
+    assert tuple(top.output.shape) == (None, 6)
+    logits = small(classifier_activation=None)
+    assert logits.get_layer("scores").activation.__name__ == "linear"
+
+
+# --- presets ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", kit.presets_of("jung2020"))
+def test_presets_reach_the_asc_network(name):
+    # The whole tag-conditioned presets run in tests/test_preset_kit.py and test_tag_conditioned_asc.py.
+    model = RawWaveformASC.from_preset(name, **{k: v for k, v in SMALL.items() if k != "num_classes"})
+    assert isinstance(model, RawWaveformASC) and name in RawWaveformASC.presets
+
+
+# --- paper fidelity ---------------------------------------------------------------------------
 
 
 def test_defaults_are_table_1_and_parameter_count():
@@ -38,31 +116,6 @@ def test_defaults_are_table_1_and_parameter_count():
     assert model.get_layer("code").units == 64 and model.get_layer("code").activation.__name__ == "linear"
     assert model.get_layer("scores").units == 10
     assert model.sample_rate == 48000
-
-
-def test_batchnorm_momentum_lets_inference_statistics_catch_up_on_quiet_waveforms():
-    """The authors' PyTorch BatchNorm momentum (0.1, Keras 0.9) is the default. On raw audio at
-    typical levels the strided conv's outputs have a variance far below the moving variance's start
-    value 1: with Keras' 0.99 it is still orders of magnitude too large after 100 steps, and the
-    model classifies at chance in inference mode after a short training (docs/jung2020.md)."""
-    model = small()
-    assert all(layer.momentum == 0.9 for layer in model.layers
-               if isinstance(layer, keras.layers.BatchNormalization))
-    assert model.get_config()["bn_momentum"] == 0.9 and small(bn_momentum=0.99).bn_momentum == 0.99
-    x = (0.02 * np.random.default_rng(0).normal(size=(8, 2400, 2))).astype("float32")
-    y = keras.utils.to_categorical(np.arange(8) % 3, 3)
-    ratios = {}
-    for momentum in (0.9, 0.99):
-        keras.utils.set_random_seed(0)
-        model = small(bn_momentum=momentum)
-        model.compile(optimizer=keras.optimizers.SGD(0.0), loss="categorical_crossentropy")  # statistics only
-        model.fit(x, y, batch_size=8, epochs=100, verbose=0)
-        conv = keras.Model(model.inputs, model.get_layer("strided_conv").output)
-        actual = np.asarray(conv(x)).reshape(-1, 8).var(0)
-        ratios[momentum] = float(np.median(np.asarray(model.get_layer("strided_bn").moving_variance) / actual))
-    assert ratios[0.9] < 1.5 and ratios[0.99] > 50, ratios
-    with pytest.raises(ValueError, match="bn_momentum"):
-        small(bn_momentum=1.0)
 
 
 def test_table_1_output_shapes():
@@ -135,26 +188,29 @@ def test_forward_pass_matches_numpy_table_1():
     np.testing.assert_allclose(np.asarray(model(x)), scores, atol=1e-5)
 
 
-def test_channel_change_uses_a_three_tap_shortcut_and_mono_input():
-    model = small(num_channels=1)
-    assert tuple(model.inputs[0].shape) == (None, None)
-    sc = model.get_layer("block_2_shortcut")
-    assert (sc.filters, sc.kernel_size) == (12, (3,))
-    with pytest.raises(ValueError):
-        model.get_layer("block_1_shortcut")
-    out = model(np.zeros((2, 500), "float32"))
-    assert tuple(out.shape) == (2, 3)
-    top = small(include_top=False)
-    assert tuple(top.output.shape) == (None, 6)
-    logits = small(classifier_activation=None)
-    assert logits.get_layer("scores").activation.__name__ == "linear"
-
-
-def test_round_trip_and_gradients(tmp_path):
+def test_batchnorm_momentum_lets_inference_statistics_catch_up_on_quiet_waveforms():
+    """The authors' PyTorch BatchNorm momentum (0.1, Keras 0.9) is the default. On raw audio at
+    typical levels the strided conv's outputs have a variance far below the moving variance's start
+    value 1: with Keras' 0.99 it is still orders of magnitude too large after 100 steps, and the
+    model classifies at chance in inference mode after a short training (docs/jung2020.md)."""
     model = small()
-    x = np.random.default_rng(1).normal(size=(2, 600, 2)).astype("float32")
-    loaded = run_model_test(model, x, tmp_path)
-    assert isinstance(loaded, RawWaveformASC) and loaded.get_config() == model.get_config()
+    assert all(layer.momentum == 0.9 for layer in model.layers
+               if isinstance(layer, keras.layers.BatchNormalization))
+    assert model.get_config()["bn_momentum"] == 0.9 and small(bn_momentum=0.99).bn_momentum == 0.99
+    x = (0.02 * np.random.default_rng(0).normal(size=(8, 2400, 2))).astype("float32")
+    y = keras.utils.to_categorical(np.arange(8) % 3, 3)
+    ratios = {}
+    for momentum in (0.9, 0.99):
+        keras.utils.set_random_seed(0)
+        model = small(bn_momentum=momentum)
+        model.compile(optimizer=keras.optimizers.SGD(0.0), loss="categorical_crossentropy")  # statistics only
+        model.fit(x, y, batch_size=8, epochs=100, verbose=0)
+        conv = keras.Model(model.inputs, model.get_layer("strided_conv").output)
+        actual = np.asarray(conv(x)).reshape(-1, 8).var(0)
+        ratios[momentum] = float(np.median(np.asarray(model.get_layer("strided_bn").moving_variance) / actual))
+    assert ratios[0.9] < 1.5 and ratios[0.99] > 50, ratios
+    with pytest.raises(ValueError, match="bn_momentum"):
+        small(bn_momentum=1.0)
 
 
 def test_overfits_a_tiny_batch_and_svm_back_end():
@@ -175,37 +231,3 @@ def test_overfits_a_tiny_batch_and_svm_back_end():
     assert sigmoid.predict(codes).shape == (6,)
     with pytest.raises(ValueError, match="kernel"):
         fit_code_svm(model, x, y, kernel="linear")
-
-
-@pytest.mark.parametrize("kwargs, message", [
-    ({"num_classes": 0}, "num_classes"),
-    ({"block_filters": ()}, "block_filters"),
-    ({"num_channels": 0}, "num_channels"),
-    ({"pre_emphasis": 2.0}, "pre_emphasis"),
-    ({"num_samples": 100}, "num_samples"),
-    ({"classifier_activation": "relu"}, "classifier_activation"),
-])
-def test_bad_arguments(kwargs, message):
-    with pytest.raises(ValueError, match=message):
-        RawWaveformASC(**kwargs)
-
-
-def test_wrong_channel_count_is_rejected():
-    model = small()
-    with pytest.raises(ValueError):
-        model(np.zeros((1, 600, 3), "float32"))
-    with pytest.raises(ValueError):
-        model(np.zeros((1, 600), "float32"))
-
-
-def test_model_contract_unknown_argument_dtype_and_presets():
-    """AudioModel contract: an unknown argument is refused, the config holds the dtype, and the
-    ASC network of every ``jung2020`` preset is reachable through ``presets`` / ``from_preset``."""
-    with pytest.raises(TypeError, match="unknown argument `bogus`"):
-        small(bogus=1)
-    config = small().get_config()
-    assert config["dtype"]["config"]["name"] == "float32" and config["block_filters"] == [8, 8, 12]
-    assert RawWaveformASC.from_config(config).count_params() == small().count_params()
-    assert {"jung2020-baseline", "jung2020-tag-asc"} <= set(RawWaveformASC.presets)
-    with pytest.raises(ValueError, match="not a Jung et al. 2020 ASC preset"):
-        RawWaveformASC.from_preset("jung2020-tagger")

@@ -7,10 +7,15 @@ import pytest
 
 import keras
 
+from keras_audioattn import preset_registry
 from keras_audioattn.layers import SPEC_AUGMENT_POLICIES, SpecAugment
 from keras_audioattn.models import AudioTagger
 
 _np = keras.ops.convert_to_numpy
+
+#: The tiny tagger (``jung2020-tagger-tiny``) at 8 kHz, its dropout and SpecAugment given by the test.
+TAGGER = {**{k: v for k, v in preset_registry.get("jung2020-tagger-tiny").model.items()
+             if k not in ("num_classes", "spec_augment", "dropout")}, "sample_rate": 8000}
 
 
 def _x(batch=4, frames=40, bins=16, seed=0):
@@ -28,6 +33,35 @@ def _numpy_masks(x, masks, value):
     return out
 
 
+# --- basics -----------------------------------------------------------------------------------
+
+
+def test_defaults_are_the_ld_policy_and_config_round_trip(tmp_path):
+    layer = SpecAugment()
+    config = layer.get_config()
+    assert {k: config[k] for k in SPEC_AUGMENT_POLICIES["LD"]} == SPEC_AUGMENT_POLICIES["LD"]
+    assert (config["freq_mask_param"], config["num_freq_masks"], config["time_mask_param"],
+            config["num_time_masks"], config["time_mask_ratio"]) == (27, 2, 100, 2, 1.0)
+    model = keras.Sequential([keras.Input((None, 16)), keras.layers.Dense(4),
+                              SpecAugment(freq_mask_param=2, time_mask_param=3, mask_value=0.5, seed=9, name="sa")])
+    x = _x()
+    path = tmp_path / "sa.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+    assert loaded.get_layer("sa").get_config() == model.get_layer("sa").get_config()
+    assert not model.get_layer("sa").weights  # no trainable state; the seed state is not a weight
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="freq_mask_param"):
+        SpecAugment(freq_mask_param=-1)
+    with pytest.raises(ValueError, match="time_mask_ratio"):
+        SpecAugment(time_mask_ratio=1.5)
+    with pytest.raises(ValueError, match="spec_augment"):
+        AudioTagger(3, spec_augment=True)
+
+
 def test_identity_at_inference():
     x = _x()
     layer = SpecAugment(freq_mask_param=8, time_mask_param=10, seed=0)
@@ -36,6 +70,45 @@ def test_identity_at_inference():
     model = keras.Sequential([keras.Input((None, 16)), layer])
     np.testing.assert_array_equal(model.predict(x, verbose=0), x)
     assert not np.array_equal(_np(layer(x, training=True)), x)
+
+
+def test_seeding():
+    x = _x()
+    a, b = SpecAugment(seed=3), SpecAugment(seed=3)
+    first = _np(a(x, training=True))
+    np.testing.assert_array_equal(first, _np(b(x, training=True)))  # same seed, same masks
+    assert not np.array_equal(first, _np(a(x, training=True)))  # the generator advances per call
+    assert SpecAugment().get_config()["seed"] is None
+
+
+def test_audio_tagger_spec_augment_and_frozen_inference_mode(tmp_path):
+    """SpecAugment sits after the per-band standardisation, adds no weight, is on in training only;
+    a frozen tagger stays in inference mode inside a training model (no dropout, no masking)."""
+    plain = AudioTagger(3, dropout=0.5, **TAGGER)
+    augmented = AudioTagger(3, dropout=0.5, spec_augment={"freq_mask_param": 4, "time_mask_param": 4, "seed": 0},
+                            **TAGGER)
+    assert plain.count_params() == augmented.count_params()
+    names = [layer.name for layer in augmented.layers]
+    assert names.index("spec_augment") == names.index("mel_norm") + 1
+    x = np.random.default_rng(0).normal(size=(3, 4000)).astype("float32") * 0.1
+    augmented.set_weights(plain.get_weights())
+    np.testing.assert_allclose(_np(augmented(x)), _np(plain(x)), atol=1e-6)  # identity at inference
+    assert not np.allclose(_np(augmented(x, training=True)), _np(augmented(x)))
+    augmented.trainable = False
+    outer_in = keras.Input((None,))
+    outer = keras.Model(outer_in, augmented(outer_in))
+    np.testing.assert_allclose(_np(outer(x, training=True)), _np(augmented(x)), atol=1e-6)
+    # It trains (mix-up is the driver's), saves and reloads with the same inference outputs.
+    augmented.trainable = True
+    augmented.compile(optimizer="adam", loss="binary_crossentropy")
+    augmented.fit(x, np.array([[1, 0, 1], [0, 1, 0], [1, 1, 0]], "float32"), epochs=1, verbose=0)
+    augmented.save(tmp_path / "tagger.keras")
+    loaded = keras.saving.load_model(tmp_path / "tagger.keras")
+    np.testing.assert_allclose(_np(loaded(x)), _np(augmented(x)), atol=1e-5)
+    assert loaded.spec_augment == augmented.spec_augment
+
+
+# --- paper fidelity ---------------------------------------------------------------------------
 
 
 def test_masks_lie_within_the_policy_bounds():
@@ -69,69 +142,3 @@ def test_training_call_equals_numpy_application_of_the_drawn_masks(value):
         rows = masked[b].all(axis=1)  # whole frames
         cols = masked[b].all(axis=0)  # whole bins
         np.testing.assert_array_equal(masked[b], rows[:, None] | cols[None, :])
-
-
-def test_seeding():
-    x = _x()
-    a, b = SpecAugment(seed=3), SpecAugment(seed=3)
-    first = _np(a(x, training=True))
-    np.testing.assert_array_equal(first, _np(b(x, training=True)))  # same seed, same masks
-    assert not np.array_equal(first, _np(a(x, training=True)))  # the generator advances per call
-    assert SpecAugment().get_config()["seed"] is None
-
-
-def test_defaults_are_the_ld_policy_and_config_round_trip(tmp_path):
-    layer = SpecAugment()
-    config = layer.get_config()
-    assert {k: config[k] for k in SPEC_AUGMENT_POLICIES["LD"]} == SPEC_AUGMENT_POLICIES["LD"]
-    assert (config["freq_mask_param"], config["num_freq_masks"], config["time_mask_param"],
-            config["num_time_masks"], config["time_mask_ratio"]) == (27, 2, 100, 2, 1.0)
-    model = keras.Sequential([keras.Input((None, 16)), keras.layers.Dense(4),
-                              SpecAugment(freq_mask_param=2, time_mask_param=3, mask_value=0.5, seed=9, name="sa")])
-    x = _x()
-    path = tmp_path / "sa.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
-    assert loaded.get_layer("sa").get_config() == model.get_layer("sa").get_config()
-    assert not model.get_layer("sa").weights  # no trainable state; the seed state is not a weight
-
-
-def test_bad_arguments():
-    with pytest.raises(ValueError, match="freq_mask_param"):
-        SpecAugment(freq_mask_param=-1)
-    with pytest.raises(ValueError, match="time_mask_ratio"):
-        SpecAugment(time_mask_ratio=1.5)
-    with pytest.raises(ValueError, match="spec_augment"):
-        AudioTagger(3, spec_augment=True)
-
-
-TAGGER = dict(sample_rate=8000, num_mel_bins=16, block_filters=(4, 8), dense_units=(8,),
-              front_end=dict(fft_length=256, frame_length=256, frame_step=128))
-
-
-def test_audio_tagger_spec_augment_and_frozen_inference_mode(tmp_path):
-    """SpecAugment sits after the per-band standardisation, adds no weight, is on in training only;
-    a frozen tagger stays in inference mode inside a training model (no dropout, no masking)."""
-    plain = AudioTagger(3, dropout=0.5, **TAGGER)
-    augmented = AudioTagger(3, dropout=0.5, spec_augment={"freq_mask_param": 4, "time_mask_param": 4, "seed": 0},
-                            **TAGGER)
-    assert plain.count_params() == augmented.count_params()
-    names = [layer.name for layer in augmented.layers]
-    assert names.index("spec_augment") == names.index("mel_norm") + 1
-    x = np.random.default_rng(0).normal(size=(3, 4000)).astype("float32") * 0.1
-    augmented.set_weights(plain.get_weights())
-    np.testing.assert_allclose(_np(augmented(x)), _np(plain(x)), atol=1e-6)  # identity at inference
-    assert not np.allclose(_np(augmented(x, training=True)), _np(augmented(x)))
-    augmented.trainable = False
-    outer_in = keras.Input((None,))
-    outer = keras.Model(outer_in, augmented(outer_in))
-    np.testing.assert_allclose(_np(outer(x, training=True)), _np(augmented(x)), atol=1e-6)
-    # It trains (mix-up is the driver's), saves and reloads with the same inference outputs.
-    augmented.trainable = True
-    augmented.compile(optimizer="adam", loss="binary_crossentropy")
-    augmented.fit(x, np.array([[1, 0, 1], [0, 1, 0], [1, 1, 0]], "float32"), epochs=1, verbose=0)
-    augmented.save(tmp_path / "tagger.keras")
-    loaded = keras.saving.load_model(tmp_path / "tagger.keras")
-    np.testing.assert_allclose(_np(loaded(x)), _np(augmented(x)), atol=1e-5)
-    assert loaded.spec_augment == augmented.spec_augment

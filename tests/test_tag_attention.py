@@ -53,6 +53,58 @@ def _data(seed=0, b=3, t=5, f=12, c=7):
     return rng.normal(size=(b, t, f)).astype("float32"), rng.random((b, c)).astype("float32")
 
 
+# --- basics -----------------------------------------------------------------------------------
+
+
+def test_layers_round_trip_gradients_and_fit(tmp_path):
+    m, tags = _data(seed=4, f=8)
+    run_layer_test(TagMultiHeadAttention, {"num_heads": 2, "num_transform_layers": 1, "transform_units": 6},
+                   [m, tags], expected_output_shape=(3, 5, 8), tmp_path=tmp_path)
+    run_layer_test(TagMultiHeadAttention, {"num_heads": 4, "num_transform_layers": 0, "return_attention": True},
+                   [m, tags], expected_output_shape=[(3, 5, 8), (3, 8)], tmp_path=tmp_path, run_training_step=False)
+    x = np.random.default_rng(5).normal(size=(3, 10)).astype("float32")
+    for mode, shape in (("transform_before", (3, 4)), ("transform_after", (3, 4)), ("code", (3, 17))):
+        run_layer_test(TagConcatenation, {"mode": mode, "num_transform_layers": 2, "code_dim": 4,
+                                          "transform_units": 5}, [x, tags], expected_output_shape=shape,
+                       tmp_path=tmp_path)
+    run_layer_test(TagTransform, {"num_layers": 2, "units": 3}, tags, expected_output_shape=(3, 3),
+                   tmp_path=tmp_path)
+
+
+def test_bad_inputs_and_arguments():
+    m, tags = _data(f=12)
+    with pytest.raises(ValueError, match="mode"):
+        TagConcatenation("nope")
+    with pytest.raises(ValueError, match="num_heads"):
+        TagMultiHeadAttention(0)
+    with pytest.raises(ValueError, match="num_transform_layers"):
+        TagMultiHeadAttention(2, -1)
+    with pytest.raises(ValueError, match="divisible by num_heads"):
+        TagMultiHeadAttention(5)([m, tags])
+    with pytest.raises(ValueError, match=r"\(batch, time, filters\)"):
+        TagMultiHeadAttention(2)([m[:, 0], tags])
+    with pytest.raises(ValueError, match="tag vector"):
+        TagMultiHeadAttention(2)([m, tags[:, :, None]])
+    with pytest.raises(ValueError, match=r"\[x, tags\]|inputs"):
+        TagMultiHeadAttention(2)(m)
+    with pytest.raises(ValueError, match=r"x must have shape"):
+        TagConcatenation("code")([m, tags])
+    with pytest.raises(ValueError):
+        TagTransform(1, activation="no_such_activation")
+
+
+def test_transform_layer():
+    tags = np.random.default_rng(3).random((2, 5)).astype("float32")
+    layer = TagTransform(2, 4, kernel_initializer="random_normal")
+    np.testing.assert_allclose(_np(layer(tags)), _transform_reference(tags, layer), atol=1e-6)
+    np.testing.assert_array_equal(_np(TagTransform(0)(tags)), tags)
+    relu = TagTransform(1, 3, activation="relu")
+    assert np.all(_np(relu(tags)) >= 0)
+
+
+# --- paper fidelity ---------------------------------------------------------------------------
+
+
 @pytest.mark.parametrize("heads, layers", [(1, 0), (2, 1), (4, 2), (6, 3)])
 def test_multi_head_attention_matches_numpy_reference(heads, layers):
     m, tags = _data()
@@ -136,49 +188,3 @@ def test_concatenation_paper_configuration():
     zero([x, t])
     after([x, t])
     assert zero.count_params() == after.count_params() == (6 + 3 + 1) * 4
-
-
-def test_transform_layer():
-    tags = np.random.default_rng(3).random((2, 5)).astype("float32")
-    layer = TagTransform(2, 4, kernel_initializer="random_normal")
-    np.testing.assert_allclose(_np(layer(tags)), _transform_reference(tags, layer), atol=1e-6)
-    np.testing.assert_array_equal(_np(TagTransform(0)(tags)), tags)
-    relu = TagTransform(1, 3, activation="relu")
-    assert np.all(_np(relu(tags)) >= 0)
-
-
-def test_layers_round_trip_gradients_and_fit(tmp_path):
-    m, tags = _data(seed=4, f=8)
-    run_layer_test(TagMultiHeadAttention, {"num_heads": 2, "num_transform_layers": 1, "transform_units": 6},
-                   [m, tags], expected_output_shape=(3, 5, 8), tmp_path=tmp_path)
-    run_layer_test(TagMultiHeadAttention, {"num_heads": 4, "num_transform_layers": 0, "return_attention": True},
-                   [m, tags], expected_output_shape=[(3, 5, 8), (3, 8)], tmp_path=tmp_path, run_training_step=False)
-    x = np.random.default_rng(5).normal(size=(3, 10)).astype("float32")
-    for mode, shape in (("transform_before", (3, 4)), ("transform_after", (3, 4)), ("code", (3, 17))):
-        run_layer_test(TagConcatenation, {"mode": mode, "num_transform_layers": 2, "code_dim": 4,
-                                          "transform_units": 5}, [x, tags], expected_output_shape=shape,
-                       tmp_path=tmp_path)
-    run_layer_test(TagTransform, {"num_layers": 2, "units": 3}, tags, expected_output_shape=(3, 3),
-                   tmp_path=tmp_path)
-
-
-def test_bad_inputs_and_arguments():
-    m, tags = _data(f=12)
-    with pytest.raises(ValueError, match="mode"):
-        TagConcatenation("nope")
-    with pytest.raises(ValueError, match="num_heads"):
-        TagMultiHeadAttention(0)
-    with pytest.raises(ValueError, match="num_transform_layers"):
-        TagMultiHeadAttention(2, -1)
-    with pytest.raises(ValueError, match="divisible by num_heads"):
-        TagMultiHeadAttention(5)([m, tags])
-    with pytest.raises(ValueError, match=r"\(batch, time, filters\)"):
-        TagMultiHeadAttention(2)([m[:, 0], tags])
-    with pytest.raises(ValueError, match="tag vector"):
-        TagMultiHeadAttention(2)([m, tags[:, :, None]])
-    with pytest.raises(ValueError, match=r"\[x, tags\]|inputs"):
-        TagMultiHeadAttention(2)(m)
-    with pytest.raises(ValueError, match=r"x must have shape"):
-        TagConcatenation("code")([m, tags])
-    with pytest.raises(ValueError):
-        TagTransform(1, activation="no_such_activation")
