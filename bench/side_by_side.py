@@ -205,6 +205,10 @@ def _cpu_model():
     return platform.processor() or platform.machine()
 
 
+def _load():
+    return [round(v, 2) for v in os.getloadavg()]
+
+
 def _reference_folder(reference_dir, name):
     """The folder under ``reference_dir`` holding model ``name``'s files; ValueError naming what is missing."""
     spec = MODELS[name]
@@ -301,23 +305,39 @@ def _fmt(value, pattern):
     return pattern % value if isinstance(value, (int, float)) else "-"
 
 
+_SMOKE_NOTE = ("SMOKE RUN (--small): Keras at the tiny shapes shown, the reference (if run) at the harness's "
+               "paper shapes, batch 1, one step; no ratio")
+
+
+def _spread(median, low, high):
+    if not isinstance(median, (int, float)):
+        return "-"
+    return "%.2f [%.2f-%.2f]" % (median, low, high) if isinstance(low, (int, float)) else "%.2f" % median
+
+
+def _keras_range(result):
+    steps = result.get("step_s") or []
+    return (result["batch"] / max(steps), result["batch"] / min(steps)) if steps else (None, None)
+
+
 def format_table(report):
     lines = [f"# {report['cpu']}, {report['cores']} cores; Keras backend {report['backend']}; "
              f"threads {report['threads']}; malloc {report['malloc_env'] or 'glibc defaults'}",
              f"# versions {report['versions']}",
              f"# load average before {report['load_before']}, after {report['load_after']}",
-             f"# {'SMOKE RUN (--small): Keras at tiny shapes, no ratio' if report['small'] else 'paper batch and shape'}"
+             f"# {_SMOKE_NOTE if report['small'] else 'paper batch and shape'}"
              f"; warm-up {report['warmup']}, median of {report['steps']} steps",
              "",
-             "| model | batch, input | reference ex/s | Keras ex/s | Keras / reference | peak RSS MB (ref / Keras) | params (ref / Keras) |",
+             "| model | batch, input | reference ex/s [min-max] | Keras ex/s [min-max] | Keras / reference "
+             "| peak RSS MB (ref / Keras) | params (ref / Keras) |",
              "|---|---|---|---|---|---|---|"]
     for name, row in report["results"].items():
         keras_r, ref = row["keras"], row.get("reference") or {}
         shape = "x".join(str(s) for s in keras_r.get("input_shape", MODELS[name]["shape"]))
         lines.append("| %s | %s, %s | %s | %s | %s | %s / %s | %s / %s |" % (
             name, keras_r.get("batch", MODELS[name]["batch"]), shape,
-            _fmt(ref.get("ex_per_s"), "%.2f") if ref else "not run",
-            _fmt(keras_r.get("examples_per_s"), "%.2f") if "error" not in keras_r else "error",
+            _spread(ref.get("ex_per_s"), ref.get("ex_per_s_min"), ref.get("ex_per_s_max")) if ref else "not run",
+            _spread(keras_r.get("examples_per_s"), *_keras_range(keras_r)) if "error" not in keras_r else "error",
             _fmt(row.get("ratio"), "%.2fx"), _fmt(ref.get("peak_rss_mb"), "%.0f"),
             _fmt(keras_r.get("peak_rss_mb"), "%.0f"), _fmt(ref.get("params"), "%d"), _fmt(keras_r.get("params"), "%d")))
         for side in ("reference", "keras"):
@@ -356,12 +376,12 @@ def main(argv=None):
     report = {"cpu": _cpu_model(), "cores": os.cpu_count(), "backend": args.backend, "threads": args.threads,
               "malloc_env": malloc_env, "small": args.small, "warmup": 1 if args.small else args.warmup,
               "steps": 1 if args.small else args.steps, "reference_dir": args.reference_dir,
-              "harness": args.harness, "load_before": os.getloadavg(), "results": {}}
+              "harness": args.harness, "load_before": _load(), "results": {}}
     if args.small and args.reference_dir:
         report["reference_small"] = dict(SMALL_REFERENCE, note="the harness's input shapes are fixed (paper sizes)")
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models:
-            row = {"title": MODELS[name]["title"], "load_before": os.getloadavg()}
+            row = {"title": MODELS[name]["title"], "load_before": _load()}
             row["keras"] = run_keras(args, name, tmp)
             print(f"{name} keras/{args.backend}: {row['keras'].get('examples_per_s', row['keras'].get('error'))}",
                   flush=True)
@@ -371,9 +391,9 @@ def main(argv=None):
                       flush=True)
             k, r = row["keras"].get("examples_per_s"), (row.get("reference") or {}).get("ex_per_s")
             row["ratio"] = k / r if (k and r and not args.small) else None
-            row["load_after"] = os.getloadavg()
+            row["load_after"] = _load()
             report["results"][name] = row
-    report["load_after"] = os.getloadavg()
+    report["load_after"] = _load()
     versions = {}
     for row in report["results"].values():
         versions.update(row["keras"].get("versions", {}))
