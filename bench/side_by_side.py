@@ -5,11 +5,12 @@ and, when the authors' code is present in a folder you name (``--reference-dir``
 never vendors it), their PyTorch model in the same run, one right after the other, and writes
 examples/s of both and the ratio Keras / reference (issue 18's goal: >= 1.1x).
 
-| ``--models`` | paper | reference repository (file the harness imports) | batch, input |
-|---|---|---|---|
-| ``asc`` | Jung et al. 2020, raw-waveform ASC (Table 1) | ``Jungjee/dcase2019specialistkd`` (``g_model_CNN_c.py``) | 24, stereo 240 000 samples |
-| ``teacher`` | Chang et al. 2020, VGGish teacher, all trainable | ``bongjun/dcase2019-task5`` (``model_architecture.py``) | 32, 998 x 64 log-mel |
-| ``2apae`` | Deshmukh et al. 2020, 2APAE with decoder | ``soham97/MTL_Weakly_labelled_audio_data`` (``models.py``, ``model_utils.py``, ``models_extension.py``) | 8, 311 x 64 log-mel |
+* ``asc``: Jung et al. 2020, raw-waveform ASC (Table 1); batch 24, stereo 240 000 samples;
+  reference ``Jungjee/dcase2019specialistkd`` (the harness imports ``g_model_CNN_c.py``).
+* ``teacher``: Chang et al. 2020, VGGish teacher, all trainable; batch 32, 998 x 64 log-mel;
+  reference ``bongjun/dcase2019-task5`` (``model_architecture.py``).
+* ``2apae``: Deshmukh et al. 2020, 2APAE with decoder; batch 8, 311 x 64 log-mel; reference
+  ``soham97/MTL_Weakly_labelled_audio_data`` (``models.py``, ``model_utils.py``, ``models_extension.py``).
 
 Usage::
 
@@ -185,7 +186,8 @@ def keras_worker(name, small, warmup, steps, threads, out_path):
     step = statistics.median(times)
     result = {"batch": batch, "input_shape": list(shape), "warmup": warmup, "steps": steps,
               "step_s": times, "median_step_s": step, "examples_per_s": batch / step,
-              "params": int(model.count_params()), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+              "params": int(model.count_params()),
+              "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
               "threads": thread_settings, "versions": _versions()}
     with open(out_path, "w", encoding="utf-8") as f:  # a temporary file of the parent's
         json.dump(result, f)
