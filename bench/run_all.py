@@ -47,6 +47,9 @@ BENCHMARKS = {
     "streaming": ("streaming.py", ["--epochs", "30", "--out", "{out}/streaming.json"]),
     "frontend_speed": ("frontend_speed.py", ["--repeats", "30", "--out", "{out}/frontend_speed.json"]),
     "backend_speed": ("backend_speed.py", []),
+    # Issue 18: against the authors' PyTorch code in the same run; Keras only unless the environment
+    # names their code (AUDIOATTN_REFERENCE_DIR) and the harness (AUDIOATTN_REFERENCE_HARNESS).
+    "side_by_side": ("side_by_side.py", ["--steps", "3", "--warmup", "2", "--out", "{out}/side_by_side.json"]),
     "long_audio_memory": ("long_audio_memory.py", ["--short-minutes", "3", "--long-minutes", "180",
                                                    "--json", "{out}/long_audio_memory.json"]),
     "kill_resume": ("kill_resume.py", ["--seeds", "0", "1", "--kills-per-seed", "2"]),
