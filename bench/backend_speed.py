@@ -111,7 +111,8 @@ def worker(names, scale, warmup, steps, out_path):
         json.dump(results, f)
 
 
-def _cpu_model():
+def cpu_model():
+    """The CPU's model name (/proc/cpuinfo), for the reports of the speed benches."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             for line in f:
@@ -155,7 +156,7 @@ def main(argv=None):
                         table[name][backend] = json.load(f)["models"][name]
                 print(name, backend, table[name][backend].get("examples_per_s", table[name][backend].get("error")),
                       flush=True)
-    report = {"cpu": _cpu_model(), "cores": os.cpu_count(), "scale": args.scale, "warmup": args.warmup,
+    report = {"cpu": cpu_model(), "cores": os.cpu_count(), "scale": args.scale, "warmup": args.warmup,
               "steps": args.steps, "configs": {n: MODELS[n][args.scale] for n in args.models}, "results": table}
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     tmp_out = args.out + ".tmp"

@@ -68,6 +68,9 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)  # the repository: keras_audioattn and bench.backend_speed
+
+from bench.backend_speed import cpu_model  # noqa: E402  (light: standard library only at import)
 BACKENDS = ("tensorflow", "jax", "torch")
 DEFAULT_MALLOC_THRESHOLD = 16 * 2 ** 30  # 16 GiB: every tensor of these models stays on the heap
 
@@ -196,17 +199,6 @@ def keras_worker(name, small, warmup, steps, threads, out_path):
 # --------------------------------------------------------------------------------------------
 # parent: runs both sides for each model, one after the other
 # --------------------------------------------------------------------------------------------
-def _cpu_model():
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _load():
     return [round(v, 2) for v in os.getloadavg()]
 
@@ -375,7 +367,7 @@ def main(argv=None):
 
     malloc_env = ({"MALLOC_MMAP_THRESHOLD_": args.malloc_threshold, "MALLOC_TRIM_THRESHOLD_": args.malloc_threshold}
                   if args.malloc_threshold else {})
-    report = {"cpu": _cpu_model(), "cores": os.cpu_count(), "backend": args.backend, "threads": args.threads,
+    report = {"cpu": cpu_model(), "cores": os.cpu_count(), "backend": args.backend, "threads": args.threads,
               "malloc_env": malloc_env, "small": args.small, "warmup": 1 if args.small else args.warmup,
               "steps": 1 if args.small else args.steps, "reference_dir": args.reference_dir,
               "harness": args.harness, "load_before": _load(), "results": {}}
@@ -403,7 +395,6 @@ def main(argv=None):
             versions["reference_torch"] = row["reference"]["torch"]
     report["versions"] = versions
 
-    sys.path.insert(0, ROOT)
     from keras_audioattn.files import write_json, write_text
 
     text = format_table(report)
