@@ -115,7 +115,7 @@ class CNNLSTMStudent(AudioModel):
             raise ValueError(f"{_OWNER}: `num_mel_bins`={num_mel_bins} is smaller than the {kernel_size}x{kernel_size} "
                              "kernel with padding='valid'.")
         inputs, x = log_mel_input("chang2020_student", include_front_end, sample_rate, num_mel_bins,
-                                  None if num_samples is None else num_samples / sample_rate,
+                                  num_samples,
                                   front_end, normalize_inputs)
         front_end = dict(front_end or {})
         x = keras.layers.Reshape((-1, num_mel_bins, 1), name="add_channel")(x)

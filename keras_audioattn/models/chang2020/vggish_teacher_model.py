@@ -103,7 +103,7 @@ class VGGishTeacher(AudioModel):
             raise ValueError(f"{_OWNER}: `num_mel_bins`={num_mel_bins} is too small for {len(blocks) - 1} "
                              "2x2 poolings.")
         inputs, x = log_mel_input("chang2020_teacher", include_front_end, sample_rate, num_mel_bins,
-                                  None if num_samples is None else num_samples / sample_rate,
+                                  num_samples,
                                   front_end, normalize_inputs)
         front_end = dict(front_end or {})
         x = keras.layers.Reshape((-1, num_mel_bins, 1), name="add_channel")(x)

@@ -116,8 +116,7 @@ class AttentionLSTMClassifier(AudioModel):
         front_end = dict(front_end or {})
 
         regularizer = keras.regularizers.L2(l2) if l2 else None
-        seconds = None if num_samples is None else num_samples / sample_rate  # log_mel_input rounds it back
-        inputs, x = log_mel_input("zhang2018", include_front_end, sample_rate, num_mel_bins, seconds,
+        inputs, x = log_mel_input("zhang2018", include_front_end, sample_rate, num_mel_bins, num_samples,
                                   front_end, normalize_inputs)
         cell = make_cell(variant, units, attention_size=attention_size, num_clusters=num_clusters,
                          kernel_regularizer=regularizer, recurrent_regularizer=regularizer)
