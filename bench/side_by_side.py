@@ -107,7 +107,7 @@ SMALL_REFERENCE = {"batch": 1, "warmup": 0, "steps": 1}  # the harness's fixed s
 # --------------------------------------------------------------------------------------------
 # Keras side (runs in a subprocess: Keras fixes its backend at import)
 # --------------------------------------------------------------------------------------------
-def _keras_model(name, small):
+def _keras_model(name, small, jit_compile="auto"):
     import keras
     import numpy as np
 
@@ -138,7 +138,8 @@ def _keras_model(name, small):
         y = (rng.random((batch, classes)) < 0.1).astype("float32")
         loss = None  # the model's own loss: BCE + alpha * reconstruction MSE (alpha = 0.001)
     optimizer = keras.optimizers.Adam(spec["lr"], amsgrad=spec["amsgrad"])
-    model.compile(optimizer=optimizer, loss=loss) if loss else model.compile(optimizer=optimizer)
+    losses = {"loss": loss} if loss else {}
+    model.compile(optimizer=optimizer, jit_compile=jit_compile, **losses)
     return model, x, y, batch, shape
 
 
@@ -173,12 +174,12 @@ def _versions():
     return versions
 
 
-def keras_worker(name, small, warmup, steps, threads, out_path):
+def keras_worker(name, small, warmup, steps, threads, out_path, jit_compile="auto"):
     import keras
 
     keras.utils.set_random_seed(0)
     thread_settings = _set_threads(threads)
-    model, x, y, batch, shape = _keras_model(name, small)
+    model, x, y, batch, shape = _keras_model(name, small, jit_compile)
     for _ in range(warmup):
         model.train_on_batch(x, y)
     times = []
@@ -191,7 +192,8 @@ def keras_worker(name, small, warmup, steps, threads, out_path):
               "step_s": times, "median_step_s": step, "examples_per_s": batch / step,
               "params": int(model.count_params()),
               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-              "threads": thread_settings, "versions": _versions()}
+              "threads": thread_settings, "versions": _versions(), "jit_compile": jit_compile,
+              "jit_compiled": bool(getattr(model, "jit_compile", False))}
     with open(out_path, "w", encoding="utf-8") as f:  # a temporary file of the parent's
         json.dump(result, f)
 
@@ -235,7 +237,8 @@ def run_keras(args, name, tmp):
     warmup = 1 if args.small else args.warmup
     steps = 1 if args.small else args.steps
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", name, path, "--warmup", str(warmup),
-           "--steps", str(steps), "--threads", str(args.threads)] + (["--small"] if args.small else [])
+           "--steps", str(steps), "--threads", str(args.threads), "--jit-compile", args.jit_compile] + (
+        ["--small"] if args.small else [])
     start = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode or not os.path.isfile(path):
@@ -354,11 +357,15 @@ def main(argv=None):
     parser.add_argument("--harness", default=os.environ.get("AUDIOATTN_REFERENCE_HARNESS"),
                         help="path of time_reference.py (run as a subprocess)")
     parser.add_argument("--small", action="store_true", help="smoke run: tiny Keras shapes, one step, no ratio")
+    parser.add_argument("--jit-compile", default="auto", choices=("auto", "true", "false"),
+                        help="Keras compile(jit_compile=...): auto = Keras' choice (no XLA for TF on a CPU-only "
+                             "machine; XLA on JAX); true = XLA on TF too")
     parser.add_argument("--out", help="JSON report (default bench/results/side_by_side[_small].json; .txt beside)")
     parser.add_argument("--worker", nargs=2, metavar=("MODEL", "RESULT_JSON"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        keras_worker(args.worker[0], args.small, args.warmup, args.steps, args.threads, args.worker[1])
+        jit = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
+        keras_worker(args.worker[0], args.small, args.warmup, args.steps, args.threads, args.worker[1], jit)
         return 0
     _check_args(parser, args)
     out = args.out or os.path.join(HERE, "results", "side_by_side_small.json" if args.small else "side_by_side.json")
@@ -367,7 +374,8 @@ def main(argv=None):
 
     malloc_env = ({"MALLOC_MMAP_THRESHOLD_": args.malloc_threshold, "MALLOC_TRIM_THRESHOLD_": args.malloc_threshold}
                   if args.malloc_threshold else {})
-    report = {"cpu": cpu_model(), "cores": os.cpu_count(), "backend": args.backend, "threads": args.threads,
+    report = {"cpu": cpu_model(), "cores": os.cpu_count(), "backend": args.backend, "jit_compile": args.jit_compile,
+              "threads": args.threads,
               "malloc_env": malloc_env, "small": args.small, "warmup": 1 if args.small else args.warmup,
               "steps": 1 if args.small else args.steps, "reference_dir": args.reference_dir,
               "harness": args.harness, "load_before": _load(), "results": {}}

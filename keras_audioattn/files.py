@@ -10,15 +10,15 @@ Two promises of the package rest on this module (``docs/training.md``, "Files an
   (with the extension Keras insists on) and rename.
 * **Nothing a user saved is deleted**: a folder the tool writes into (a training run, a
   synthetic corpus) holds an ownership manifest, :data:`OWNED_MANIFEST`, listing the entries the
-  tool wrote there. ``--overwrite`` deletes only those, and refuses a folder holding anything
-  else, naming it (:class:`OwnedFolder`).
+  tool wrote there. ``prepare(overwrite=True)`` deletes only those, and refuses a folder holding
+  anything else, naming it (:class:`OwnedFolder`).
 
 Example::
 
     from keras_audioattn.files import OwnedFolder, atomic_write, write_json
 
     folder = OwnedFolder("runs/cab")
-    folder.prepare(overwrite=True, what="--out")   # refuses a folder with foreign files
+    folder.prepare(overwrite=True, what="out")   # refuses a folder with foreign files
     write_json(folder.claim("config.json"), {"preset": "lu2020-cab-cnn-5s"})
     with atomic_write(folder.claim("notes.txt")) as f:
         f.write("hello\\n")
@@ -33,6 +33,8 @@ import shutil
 import tempfile
 
 import numpy as np
+
+from keras_audioattn.validation import ArgumentError, ExistingFileArgument
 
 #: The ownership manifest of a folder written by the tool (JSON: {"tool", "version", "owned": [...]}).
 OWNED_MANIFEST = ".audioattn-owned.json"
@@ -182,7 +184,7 @@ class OwnedFolder:
     Example::
 
         folder = OwnedFolder("data/accents")
-        folder.prepare(overwrite=True, what="--out")  # deletes only what the tool wrote
+        folder.prepare(overwrite=True, what="out")  # deletes only what the tool wrote
         folder.claim("audio")                          # a sub-folder, owned as a whole
         write_json(folder.claim("info.json"), {...})
     """
@@ -264,6 +266,9 @@ class OwnedFolder:
           ``legacy_names`` -- then the user is told how to proceed.
 
         ``ignore``: entry names never counted (e.g. other processes' sub-folders).
+        ``what``: how messages name the folder (an argument name, e.g. ``"out"``); they name the
+        switch ``overwrite=True`` (the command line renders both as flags,
+        :func:`keras_audioattn.validation.as_argument_error`).
         """
         if os.path.lexists(self.path) and not os.path.isdir(self.path):
             raise FileExistsError(f"{what} {self.path} exists and is not a folder")
@@ -277,14 +282,14 @@ class OwnedFolder:
         if owned is None:
             raise FileExistsError(
                 f"{what} {self.path} is not empty and has no {OWNED_MANIFEST} (it was not written by this "
-                f"version of audioattn, or was written by hand), so --overwrite will not delete anything in it. "
+                f"version of audioattn, or was written by hand), so overwrite=True will not delete anything in it. "
                 f"Choose a new folder, or delete it yourself after checking that nothing in it is needed.")
         foreign = self.foreign(ignore)
         if foreign:
             shown = ", ".join(os.path.join(self.path, name) for name in foreign[:5])
             more = f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
             raise FileExistsError(
-                f"{what} {self.path} holds files audioattn did not write: {shown}{more}. --overwrite deletes only "
+                f"{what} {self.path} holds files audioattn did not write: {shown}{more}. overwrite=True deletes only "
                 f"what audioattn wrote; move these away or choose another folder.")
         for name in owned:
             full = os.path.join(self.path, name)
@@ -321,16 +326,19 @@ def check_output_file(path, flag, overwrite=False):
     created outside what the user named), and it does not exist unless ``overwrite``.
 
     Raises:
-      ValueError / FileExistsError naming ``flag`` and the path.
+      ValueError / FileExistsError naming ``flag`` (the argument, e.g. ``"json_path"``) and the
+      path; the switch is named ``overwrite=True``
+      (:func:`keras_audioattn.validation.as_argument_error` maps both to flags).
     """
     path = os.fspath(path)
     if os.path.isdir(path):
-        raise ValueError(f"{flag} {path} is a folder; give a file path")
+        raise ArgumentError(flag, f"{path} is a folder; give a file path")
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
-        raise ValueError(f"{flag} {path}: the folder {parent} does not exist (create it first)")
+        raise ArgumentError(flag, f"{path}: the folder {parent} does not exist (create it first)")
     if os.path.lexists(path) and not overwrite:
-        raise FileExistsError(f"{flag} {path} exists: pass --overwrite to replace it, or choose another path")
+        raise ExistingFileArgument(flag, f"{path} exists: pass overwrite=True to replace it, or choose another path",
+                                   mentions=("overwrite",))
     return path
 
 

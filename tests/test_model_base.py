@@ -38,6 +38,24 @@ def test_config_holds_arguments_with_defaults_and_dtype(tmp_path):
     np.testing.assert_array_equal(keras.saving.load_model(tmp_path / "m.keras")(x), model(x))
 
 
+@keras.saving.register_keras_serializable(package="keras_audioattn_tests")
+class _WithNetwork(_Tiny):
+    def __init__(self, num_classes, helper=None, mode="a", name="with_network", **kwargs):
+        super().__init__(num_classes, name=name, **kwargs)
+        self.mode = mode.upper()  # a resolved option: the subclass's own value wins
+
+
+def test_arguments_become_attributes_unless_the_subclass_sets_them():
+    model = _Tiny(3, units=(5,), num_samples=40)
+    assert (model.num_classes, model.sample_rate, model.num_samples, tuple(model.units)) == (3, 16000, 40, (5,))
+    helper = keras.layers.Dense(2)
+    other = _WithNetwork(2, helper=helper, mode="b")
+    assert other.mode == "B" and other.get_config()["mode"] == "b"
+    # A layer given as an argument is not attached (Keras would count its weights as the model's).
+    assert not hasattr(other, "helper") and len(other.weights) == len(_Tiny(2).weights)
+    assert other.clip_duration is None and _Tiny(2, num_samples=8000).clip_duration == 0.5  # deprecated property
+
+
 def test_unknown_argument_is_rejected_with_a_close_match():
     with pytest.raises(TypeError, match=r"unknown argument `unit` \(did you mean `units`\?\)"):
         _Tiny(3, unit=(2,))

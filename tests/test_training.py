@@ -166,6 +166,24 @@ def test_zhang_recordings_become_overlapping_clips(tmp_path):
     np.testing.assert_allclose(np.sort(a), np.sort(x[:, 100]))  # same clips
 
 
+def test_zhang_training_clips_are_the_evaluation_clips(tmp_path):
+    """Training cuts a recording into the clips evaluation and predict_recording score: the one
+    clip cutter, with the end-aligned last clip of a 2.3 s recording (0, 0.5, 1.0 and 1.3 s)."""
+    from keras_audioattn.data import load_audio
+    from keras_audioattn.data.batching import split_into_clips
+
+    corpus = write_synthetic_corpus("scenes", tmp_path / "scenes", 3, sample_rate=SR, duration=2.3).parent
+    manifest = load_manifest(corpus / "manifest.csv")
+    entry = presets.get_preset("zhang2018-ta-sa")
+    data = training.data_settings(entry, sample_rate=SR)
+    x = np.concatenate([b[0].numpy() for b in training.make_dataset(manifest, manifest.class_names, data,
+                                                                      entry["task"], 4)])
+    expected = np.concatenate([split_into_clips(load_audio(p, sample_rate=SR)[0], SR, SR // 2)
+                               for p in manifest.paths])
+    assert x.shape == expected.shape == (12, SR)
+    np.testing.assert_allclose(x, expected, atol=1e-6)
+
+
 def test_sample_rate_mismatch_is_an_error(tagging, tmp_path):
     with pytest.raises(ValueError, match=r"sample-rate mismatch.*8000 Hz.*resample=True"):
         training.train("chang2020-teacher", str(tagging / "train.csv"), out=str(tmp_path / "run"), small=True,
@@ -270,8 +288,8 @@ def test_one_mixup_one_crop_pad_one_clip_cutter():
     of the recording-level scorer are those of ``split_into_clips`` (Zhang et al. 2018, §3.1)."""
     from keras_audioattn.data.batching import clip_starts, fit_length
     from keras_audioattn.data.mixup import mixup_batch
-    from keras_audioattn.models.attention_lstm_classifier import split_into_clips
-    from keras_audioattn.training.evaluation import _clips
+    from keras_audioattn.data.batching import split_into_clips
+    from keras_audioattn.models.attention_lstm_classifier import split_into_clips as split_mono
 
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(6, 5, 2)).astype(np.float32), np.eye(3, dtype=np.float32)[[0, 1, 2, 0, 1, 2]]
@@ -288,7 +306,11 @@ def test_one_mixup_one_crop_pad_one_clip_cutter():
     assert clip_starts(7, 10, 5) == [0]
     for n in (3, 10, 22, 25, 31):
         wave = rng.normal(size=n).astype(np.float32)
-        np.testing.assert_array_equal(_clips(wave, 10, 5), split_into_clips(wave, 10, 5))
+        clips = split_into_clips(wave, 10, 5)
+        assert [c[0] for c in clips] == [wave[s] for s in clip_starts(n, 10, 5)]
+        np.testing.assert_array_equal(split_mono(wave, 10, 5), clips)
+    stereo = rng.normal(size=(22, 2)).astype(np.float32)
+    assert split_into_clips(stereo, 10, 5).shape == (4, 10, 2)
 
 
 # ---------------------------------------------------------------- every recipe / data field reaches the driver

@@ -31,6 +31,7 @@ ARGUMENT_FLAGS = {
     "data_manifest": "--data",
     "json_path": "--json",
     "tagger_model": "--tagger",
+    "out_dir": "--out",
 }
 
 #: Per command, where one command calls an argument differently from the others.

@@ -135,7 +135,10 @@ def run(args):
     class_names = list(load_manifest(args.train).class_names)
     student_preset = f"chang2020-student-lstm{args.student_units}"
     data = _probe(args, setup, student_preset, class_names)
-    folder.prepare(overwrite=args.overwrite, what="--out")
+    try:
+        folder.prepare(overwrite=args.overwrite, what="out")
+    except (ValueError, FileExistsError) as error:
+        raise as_argument_error(error, "out", mentions=("overwrite",)) from None
     folder.claim(*OUTPUTS)
     common = dict(sample_rate=args.sample_rate, duration=args.duration, batch_size=args.batch_size,
                   patience=args.patience, seed=args.seed, class_names=class_names, verbose=2)

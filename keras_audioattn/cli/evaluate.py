@@ -33,7 +33,7 @@ def run_evaluate(args):
     if args.batch_size is not None and args.batch_size < 1:
         raise training.ArgumentError("batch_size", f"must be >= 1, got {args.batch_size}")
     if args.json is not None:
-        check_output_file(args.json, "--json", args.overwrite)
+        check_output_file(args.json, "json_path", args.overwrite)
     training.evaluate(args.model, args.data, json_path=args.json, overwrite=args.overwrite,
                       resample=True if args.resample else None, batch_size=args.batch_size)
     return 0

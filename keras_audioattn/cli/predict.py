@@ -34,7 +34,7 @@ def run_predict(args):
     if not (math.isfinite(args.threshold) and 0.0 <= args.threshold <= 1.0):
         raise training.ArgumentError("threshold", f"must be between 0 and 1, got {args.threshold}")
     if args.json:
-        check_output_file(args.json, "--json", args.overwrite)  # before any work
+        check_output_file(args.json, "json_path", args.overwrite)  # before any work
     failed = 0
 
     def show(result):

@@ -62,6 +62,33 @@ def clip_starts(num_samples, clip_samples, hop_samples):
     return starts
 
 
+def split_into_clips(waveform, clip_samples, hop_samples):
+    """The package's one clip cutter: ``(num_clips, clip_samples, ...)`` clips of a recording.
+
+    Clips start at :func:`clip_starts` (every ``hop_samples`` while they fit, plus one aligned
+    with the end when samples remain) and are cut / zero-padded by :func:`fit_length`. Used for
+    training (Zhang presets), ``audioattn evaluate`` and
+    :func:`keras_audioattn.models.predict_recording` alike.
+
+    Args:
+      waveform: ``(samples,)`` or ``(samples, channels)``.
+      clip_samples, hop_samples: clip length and hop, in samples (positive).
+    Returns:
+      float32 ``(num_clips, clip_samples)`` or ``(num_clips, clip_samples, channels)``.
+
+    Example::
+
+        split_into_clips(np.arange(11.0), 4, 2)[:, 0] == [0, 2, 4, 6, 7]
+    """
+    waveform = np.asarray(waveform, dtype=np.float32)
+    if clip_samples <= 0 or hop_samples <= 0:
+        raise ValueError(f"clip_samples and hop_samples must be positive, got {clip_samples}, {hop_samples}.")
+    if waveform.ndim == 0 or waveform.shape[0] == 0:
+        raise ValueError("empty waveform.")
+    return np.stack([fit_length(waveform[s:s + clip_samples], clip_samples)
+                     for s in clip_starts(waveform.shape[0], clip_samples, hop_samples)])
+
+
 def pad_waveforms(waveforms, max_samples=None, dtype="float32"):
     """Zero-pads a list of 1-D waveforms to a common length.
 

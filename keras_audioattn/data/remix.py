@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_audioattn.data.batching import fit_length
+
 PAPER_ONSETS = (0.5, 3.0, 5.5)
 PAPER_SNRS = (0, 10, 20)
 
@@ -194,8 +196,8 @@ def _check_onsets(onsets, event_duration, duration, sample_rate):
 
 
 def _fit(x, length):
-    x = np.asarray(x, np.float64)[:length]
-    return np.pad(x, (0, length - x.shape[0]))
+    """float64 ``x`` cut / zero-padded to ``length`` (:func:`~keras_audioattn.data.batching.fit_length`)."""
+    return fit_length(np.asarray(x, np.float64), length)
 
 
 def build_remix(

@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_audioattn.validation import ExistingFileArgument, as_argument_error
+
 TASKS = ("scenes", "events", "tagging", "accents")
 
 SCENE_CLASSES = ("park", "street_traffic", "metro_station", "shopping_mall", "rain", "office")
@@ -847,12 +849,16 @@ def write_synthetic_corpus(task, out_dir, num_clips, seed=0, sample_rate=None, d
 
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
-        raise FileExistsError(f"{out_dir} exists and is not a folder")
+        raise ExistingFileArgument("out_dir", f"{out_dir} exists and is not a folder")
     folder = OwnedFolder(out_dir)
     if not folder.is_empty() and not overwrite:
-        raise FileExistsError(f"{out_dir} is not empty; pass overwrite=True (--overwrite) to replace it")
+        raise ExistingFileArgument("out_dir", f"{out_dir} is not empty; pass overwrite=True to replace it",
+                                   mentions=("overwrite",))
     data = synthesize(task, num_clips, seed=seed, sample_rate=sample_rate, duration=duration, snr_db=snr_db)
-    folder.prepare(overwrite=overwrite, what="--out")
+    try:
+        folder.prepare(overwrite=overwrite, what="out_dir")
+    except (ValueError, FileExistsError) as error:
+        raise as_argument_error(error, "out_dir", mentions=("overwrite",)) from None
     names = [f"audio/{task}_{i:05d}.wav" for i in range(len(data))]
     folder.claim(*_OWNED_FILES, *names)  # before writing: a crash leaves them owned
     audio_dir = out_dir / "audio"

@@ -9,7 +9,7 @@ from keras_audioattn.validation import optional, positive_int
 
 
 def log_mel_input(preset, include_front_end, sample_rate, num_mel_bins, num_samples=None, front_end=None,
-                  normalize_inputs=False):
+                  normalize_inputs=False, owner=None):
     """``(inputs, features)`` of a log-mel model: ``features`` is ``(batch, frames, mel)``.
 
     With ``include_front_end`` the input is a float32 waveform ``(batch, samples)`` named
@@ -17,8 +17,12 @@ def log_mel_input(preset, include_front_end, sample_rate, num_mel_bins, num_samp
     ``LogMelSpectrogram.from_preset(preset)`` with ``front_end`` overrides, named ``"log_mel"``;
     otherwise the input is the log-mel itself, ``(batch, frames, num_mel_bins)``.
     ``normalize_inputs`` adds a per-band ``BatchNormalization`` named ``"feature_norm"``.
+    ``sample_rate``, ``num_mel_bins`` and ``num_samples`` are checked here (errors name ``owner``,
+    the model class).
     """
-    num_samples = optional(positive_int, num_samples, "num_samples")
+    sample_rate = positive_int(sample_rate, "sample_rate", owner)
+    num_mel_bins = positive_int(num_mel_bins, "num_mel_bins", owner)
+    num_samples = optional(positive_int, num_samples, "num_samples", owner)
     if include_front_end:
         inputs = keras.Input(shape=(num_samples,), dtype="float32", name="waveform")
         config = {**FRONT_END_PRESETS[preset], "sample_rate": sample_rate, "num_mel_bins": num_mel_bins,

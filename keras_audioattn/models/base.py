@@ -4,7 +4,10 @@ A subclass builds a functional graph in ``__init__`` and calls
 ``super().__init__(inputs=..., outputs=..., name=name, **kwargs)``. The base then owns:
 
 * ``get_config`` / ``from_config``: the constructor arguments the model was built with (defaults
-  filled in), plus ``name``, ``trainable`` and ``dtype``. A subclass whose arguments are not
+  filled in), plus ``name``, ``trainable`` and ``dtype``.
+* attributes: after ``__init__`` every constructor argument is an attribute (``model.num_classes``)
+  unless the subclass assigned that attribute itself -- it does so only where the value differs
+  from the argument as given (e.g. ``num_classes=None`` without a classifier). A subclass whose arguments are not
   JSON-friendly (e.g. a nested model) overrides :meth:`serialize_argument` /
   :meth:`deserialize_arguments`, not ``get_config``.
 * argument checks: an unknown constructor argument raises ``TypeError`` naming it (with a close
@@ -117,6 +120,16 @@ class AudioModel(keras.Model):
             config["dtype"] = dtype
         return cls(**cls.deserialize_arguments(config))
 
+    @property
+    def clip_duration(self):
+        """Seconds of a fixed waveform input (``num_samples / sample_rate``); ``None`` when the
+        length is free or the input is not a waveform (``include_front_end=False``). The old
+        name of ``num_samples``, kept for one release."""
+        num_samples = getattr(self, "num_samples", None)
+        if num_samples is None or not getattr(self, "include_front_end", True):
+            return None
+        return num_samples / self.sample_rate
+
     # -- presets ----------------------------------------------------------------------------
     @classproperty
     def presets(cls):  # noqa: N805  (a class property)
@@ -202,13 +215,29 @@ def _checked_init(cls, init):
             if dtype is not None:
                 keras.config.set_dtype_policy(previous)
         if type(self).__init__ is __init__:  # the outermost class records its own arguments
+            arguments = {p.name: bound.arguments[p.name] for p in parameters
+                         if p.name in bound.arguments and p.name != "name"}
             # object.__setattr__: Keras would track a dict attribute (and any model inside it) as layers.
-            object.__setattr__(self, "_constructor_arguments",
-                               {p.name: bound.arguments[p.name] for p in parameters
-                                if p.name in bound.arguments and p.name != "name"})
+            object.__setattr__(self, "_constructor_arguments", arguments)
+            _set_argument_attributes(self, arguments)
 
     __init__.__signature__ = signature
     return __init__
+
+
+def _set_argument_attributes(model, arguments):
+    """``model.<argument>`` for every constructor argument the subclass did not set itself.
+
+    A subclass assigns only the attributes whose value is not the argument as given (a resolved
+    option, a layer built from a config); the rest are the arguments, as ``get_config`` records them.
+    A Keras layer or model given as an argument is left to the subclass: as an attribute, Keras
+    would track its weights as the model's own.
+    """
+    for name, value in arguments.items():
+        if isinstance(value, keras.layers.Layer):
+            continue
+        if not hasattr(model, name):  # not model.__dict__: torch keeps sub-layers in its module registry
+            setattr(model, name, value)
 
 
 def _apply_deprecated(cls, kwargs):

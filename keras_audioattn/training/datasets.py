@@ -16,7 +16,7 @@ import keras_audioattn.models  # noqa: F401  (each paper folder registers its pr
 from keras_audioattn import preset_registry
 from keras_audioattn.data import crop_to_seconds, dataset_from_manifest, load_audio, truncate_to_shortest
 from keras_audioattn.data.audio import AudioFileError, audio_info
-from keras_audioattn.data.batching import fit_length
+from keras_audioattn.data.batching import clip_starts, fit_length, split_into_clips
 from keras_audioattn.data.manifest import _to_channels
 from keras_audioattn.data.mixup import mixup_dataset
 from keras_audioattn.preset_registry import Preset
@@ -139,14 +139,16 @@ def make_dataset(manifest, class_names, data, task, batch_size, shuffle=False, s
         ds = dataset_from_manifest(manifest, duration=None, batch_size=None, **common)
 
         def expand(waveform, target):
-            waveform = tf.pad(waveform, [[0, tf.maximum(clip - tf.shape(waveform)[0], 0)]])
-            frames = tf.signal.frame(waveform, clip, hop)
+            # The clips evaluation and prediction cut too (split_into_clips: the end-aligned last clip included).
+            frames = tf.numpy_function(lambda w: split_into_clips(w, clip, hop), [waveform], tf.float32,
+                                       stateful=False)
+            frames = tf.ensure_shape(frames, [None, clip, *waveform.shape[1:]])
             targets = tf.repeat(target[None, :], tf.shape(frames)[0], axis=0)
             return tf.data.Dataset.from_tensor_slices((frames, targets))
 
         ds = ds.flat_map(expand)
         # Known cardinality (from the file headers): Keras then knows the epoch's length.
-        total = sum(max(1, 1 + (max(n, clip) - clip) // hop) for n in _lengths(manifest, sr))
+        total = sum(len(clip_starts(max(n, 1), clip, hop)) for n in _lengths(manifest, sr))
         ds = ds.apply(tf.data.experimental.assert_cardinality(total))
         if shuffle and epoch is not None:
             # Clip-level shuffle in windows of 2048 clips, stateless (keyed by seed, epoch, window).

@@ -15,7 +15,7 @@ from scipy.signal import resample_poly
 from keras_audioattn import metrics as m
 from keras_audioattn.data import load_manifest
 from keras_audioattn.data.audio import AudioFileError, audio_info
-from keras_audioattn.data.batching import clip_starts, fit_length
+from keras_audioattn.data.batching import clip_starts, split_into_clips
 from keras_audioattn.data.manifest import _to_channels
 from keras_audioattn.files import check_output_file
 from keras_audioattn.models.code_svm import svm_back_end
@@ -79,18 +79,10 @@ def recording_scores(model, waveforms, data, batch_size=64):
 
     clip = int(round(int(data["sample_rate"]) * float(data["duration"])))
     hop = max(1, int(round(clip * (1.0 - float(data["clip_overlap"])))))
-    clips = [_clips(w, clip, hop) for w in waveforms]
+    clips = [split_into_clips(w, clip, hop) for w in waveforms]
     scores = model.predict(np.concatenate(clips), batch_size=batch_size, verbose=0)
     bounds = np.cumsum([0] + [c.shape[0] for c in clips])
     return np.stack([scores[a:b].mean(axis=0) for a, b in zip(bounds[:-1], bounds[1:])])
-
-
-def _clips(waveform, clip, hop):
-    """``(num_clips, clip, ...)``: the clips of :func:`~keras_audioattn.data.batching.clip_starts`."""
-    waveform = np.asarray(waveform, np.float32)
-    if waveform.shape[0] == 0:
-        raise ValueError("empty waveform")
-    return np.stack([fit_length(waveform[s:s + clip], clip) for s in clip_starts(waveform.shape[0], clip, hop)])
 
 
 #: Clips scored per model call when a long recording is read in windows (Zhang presets).

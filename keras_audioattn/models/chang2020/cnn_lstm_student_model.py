@@ -101,22 +101,18 @@ class CNNLSTMStudent(AudioModel):
         if include_top:
             num_classes = positive_int(num_classes, "num_classes", _OWNER)
         lstm_units = positive_int(lstm_units, "lstm_units", _OWNER)
-        num_mel_bins = positive_int(num_mel_bins, "num_mel_bins", _OWNER)
         conv_filters = positive_int(conv_filters, "conv_filters", _OWNER)
         kernel_size = positive_int(kernel_size, "kernel_size", _OWNER)
         strides = positive_int(strides, "strides", _OWNER)
-        sample_rate = positive_int(sample_rate, "sample_rate", _OWNER)
-        num_samples = optional(positive_int, num_samples, "num_samples", _OWNER)
         cell_clip = optional(positive_number, cell_clip, "cell_clip", _OWNER)
         one_of(readout, "readout", READOUTS, _OWNER)
         one_of(padding, "padding", ("valid", "same"), _OWNER)
         sequences = bool(sequence_outputs) or readout != "last"
+        inputs, x = log_mel_input("chang2020_student", include_front_end, sample_rate, num_mel_bins, num_samples,
+                                  front_end, normalize_inputs, owner=_OWNER)
         if padding == "valid" and num_mel_bins < kernel_size:
             raise ValueError(f"{_OWNER}: `num_mel_bins`={num_mel_bins} is smaller than the {kernel_size}x{kernel_size} "
                              "kernel with padding='valid'.")
-        inputs, x = log_mel_input("chang2020_student", include_front_end, sample_rate, num_mel_bins,
-                                  num_samples,
-                                  front_end, normalize_inputs)
         front_end = dict(front_end or {})
         x = keras.layers.Reshape((-1, num_mel_bins, 1), name="add_channel")(x)
         x = keras.layers.Conv2D(conv_filters, kernel_size, strides=strides, padding=padding,
@@ -132,29 +128,8 @@ class CNNLSTMStudent(AudioModel):
         if include_top:
             x = scores_head(x, num_classes, classifier_activation)
         super().__init__(inputs=inputs, outputs=x, name=name, **kwargs)
-
-        self.num_classes = num_classes if include_top else None
-        self.lstm_units = lstm_units
-        self.num_mel_bins = num_mel_bins
-        self.conv_filters = conv_filters
-        self.kernel_size = kernel_size
-        self.strides = strides
-        self.padding = padding
-        self.classifier_activation = classifier_activation
-        self.include_top = bool(include_top)
-        self.include_front_end = bool(include_front_end)
-        self.sample_rate = sample_rate
-        self.num_samples = num_samples
-        self.front_end = front_end
-        self.normalize_inputs = bool(normalize_inputs)
-        self.cell_clip = cell_clip
-        self.readout = readout
-        self.sequence_outputs = bool(sequence_outputs)
-
-    @property
-    def clip_duration(self):
-        """Seconds of the fixed input (``num_samples / sample_rate``), ``None`` for any length (deprecated)."""
-        return None if self.num_samples is None else self.num_samples / self.sample_rate
+        self.front_end = front_end  # the dict form of the argument ({} for None)
+        self.num_classes = num_classes if include_top else None  # no classifier, no classes
 
 
 __all__ = ["CNNLSTMStudent", "LSTM_SIZES", "READOUTS", "SequenceReadout", "TABLE2_MEL_BINS"]

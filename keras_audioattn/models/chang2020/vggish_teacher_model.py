@@ -37,7 +37,7 @@ import keras
 from keras_audioattn.models._common import log_mel_input
 from keras_audioattn.models.base import AudioModel, seconds_as_samples, scores_head
 from keras_audioattn.models.chang2020.time_max_pooling_layer import TimeMaxPooling
-from keras_audioattn.validation import int_sequence, one_of, optional, positive_int
+from keras_audioattn.validation import int_sequence, one_of, positive_int
 
 _PKG = "keras_audioattn"
 _OWNER = "VGGishTeacher"
@@ -95,16 +95,12 @@ class VGGishTeacher(AudioModel):
             raise ValueError(f"{_OWNER}: `blocks` must be a non-empty list of non-empty filter lists, got {blocks!r}.")
         blocks = [list(int_sequence(block, "blocks", _OWNER)) for block in blocks]
         dense_units = list(int_sequence(dense_units, "dense_units", _OWNER, allow_empty=True))
-        num_mel_bins = positive_int(num_mel_bins, "num_mel_bins", _OWNER)
-        sample_rate = positive_int(sample_rate, "sample_rate", _OWNER)
-        num_samples = optional(positive_int, num_samples, "num_samples", _OWNER)
         one_of(pooling, "pooling", POOLINGS, _OWNER)
+        inputs, x = log_mel_input("chang2020_teacher", include_front_end, sample_rate, num_mel_bins, num_samples,
+                                  front_end, normalize_inputs, owner=_OWNER)
         if num_mel_bins < 2 ** (len(blocks) - 1):
             raise ValueError(f"{_OWNER}: `num_mel_bins`={num_mel_bins} is too small for {len(blocks) - 1} "
                              "2x2 poolings.")
-        inputs, x = log_mel_input("chang2020_teacher", include_front_end, sample_rate, num_mel_bins,
-                                  num_samples,
-                                  front_end, normalize_inputs)
         front_end = dict(front_end or {})
         x = keras.layers.Reshape((-1, num_mel_bins, 1), name="add_channel")(x)
         for i, block in enumerate(blocks, start=1):
@@ -123,24 +119,8 @@ class VGGishTeacher(AudioModel):
         if include_top:
             x = scores_head(x, num_classes, classifier_activation)
         super().__init__(inputs=inputs, outputs=x, name=name, **kwargs)
-
-        self.num_classes = num_classes if include_top else None
-        self.blocks = blocks
-        self.dense_units = dense_units
-        self.num_mel_bins = num_mel_bins
-        self.classifier_activation = classifier_activation
-        self.include_top = bool(include_top)
-        self.include_front_end = bool(include_front_end)
-        self.sample_rate = sample_rate
-        self.num_samples = num_samples
-        self.front_end = front_end
-        self.normalize_inputs = bool(normalize_inputs)
-        self.pooling = pooling
-
-    @property
-    def clip_duration(self):
-        """Seconds of the fixed input (``num_samples / sample_rate``), ``None`` for any length (deprecated)."""
-        return None if self.num_samples is None else self.num_samples / self.sample_rate
+        self.front_end = front_end  # the dict form of the argument ({} for None)
+        self.num_classes = num_classes if include_top else None  # no classifier, no classes
 
 
 __all__ = ["PAPER_BLOCKS", "POOLINGS", "TimeMaxPooling", "VGGishTeacher"]

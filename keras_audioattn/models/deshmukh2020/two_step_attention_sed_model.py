@@ -210,23 +210,10 @@ class TwoStepAttentionSED(AudioModel):
                 outputs[key] = layers.Identity(name=key, dtype="float32")(pooled[key])
 
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
-
-        self.num_classes = num_classes
-        self.encoder_filters = encoder_filters
-        self.pooling = pooling
-        self.pooling_config = pooling_config
-        self.decoder = bool(decoder)
-        self.alpha = float(alpha)
-        self.decoder_activation = decoder_activation
-        self.include_front_end = include_front_end
+        self.num_mel_bins = int(num_mel_bins)  # the front end's when it has one
+        self.pooling_config = pooling_config  # the dict form of the argument ({} for None)
         self.input_kind = "waveform" if include_front_end else "log_mel"
-        self.num_mel_bins = int(num_mel_bins)
-        self.num_frames = num_frames
-        self.num_samples = num_samples
-        self.sample_rate = sample_rate
         self.front_end_config = front_end_config
-        self.normalization = normalization
-        self.return_attention = bool(return_attention)
         self.loss_on = loss_on  # resolved ("auto" -> what was used)
         self.front_end = front_end  # the LogMelSpectrogram layer (or None); its arguments: front_end_config
         self.normalizer = normalizer

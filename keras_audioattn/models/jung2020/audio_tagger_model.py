@@ -143,16 +143,7 @@ class AudioTagger(AudioModel):
                 x = keras.layers.Dropout(dropout, name="dropout_top")(x)
             x = scores_head(x, num_classes, "sigmoid", dense_name="tags")
         super().__init__(inputs=waveform, outputs=x, name=name, **kwargs)
-        self.num_classes = num_classes
-        self.sample_rate = sample_rate
-        self.num_mel_bins = num_mel_bins
-        self.front_end = front_end
-        self.block_filters = block_filters
-        self.dense_units = dense_units
-        self.dropout = float(dropout)
-        self.residual = bool(residual)
-        self.include_top = bool(include_top)
-        self.num_samples = num_samples
+        self.front_end = front_end  # the dict form of the argument ({} for None)
         self.min_samples = min_samples
         self.spec_augment = None if spec_augment is None else dict(spec_augment)
 

@@ -156,21 +156,7 @@ class RawWaveformASC(AudioModel):
         scores = keras.layers.Dense(num_classes, activation=classifier_activation, name="scores")(code)
         super().__init__(inputs=waveform, outputs=scores if include_top else code, name=name, **kwargs)
         self._features, self._pooled, self._code, self._scores = features, pooled, code, scores
-        self.num_classes = num_classes
-        self.code_dim = code_dim
-        self.num_channels = num_channels
-        self.num_samples = num_samples
-        self.sample_rate = sample_rate
         self.pre_emphasis = None if pre_emphasis is None else float(pre_emphasis)
-        self.first_filters = first_filters
-        self.first_kernel = first_kernel
-        self.block_filters = block_filters
-        self.kernel_size = kernel_size
-        self.pool_size = pool_size
-        self.negative_slope = float(negative_slope)
-        self.include_top = bool(include_top)
-        self.classifier_activation = classifier_activation
-        self.bn_momentum = float(bn_momentum)
         self.min_samples = min_samples
 
     @property

@@ -44,7 +44,6 @@ from __future__ import annotations
 import os
 
 import keras
-import numpy as np
 
 from keras_audioattn.data.mixup import mixup_batch  # noqa: F401  (the one mix-up, under its old name here)
 from keras_audioattn.models.base import AudioModel, classproperty
@@ -228,12 +227,8 @@ class TagConditionedASC(AudioModel):
                          **kwargs)
         self._attention_map, self._scores = am, scores
         self._asc_config = keras.saving.serialize_keras_object(asc)
-        self.tagger = tagger
-        self.concat = concat
-        self.attention = attention
-        self.shared_transform = bool(shared_transform)
-        self.transform_units = transform_units
-        self.freeze_tagger = bool(freeze_tagger)
+        self.tagger = tagger  # built from its config when one was given
+        self.concat, self.attention = concat, attention  # the normalised options
         self.num_classes = num_classes
         self.code_dim = code.shape[-1]
         self.sample_rate = a_rate

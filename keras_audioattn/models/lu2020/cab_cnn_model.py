@@ -251,21 +251,6 @@ class CABCNN(AudioModel):
         outputs = scores if include_top else x
         super().__init__(inputs=inputs if len(inputs) > 1 else waveform, outputs=outputs, name=name, **kwargs)
         self._scores, self._alpha, self._features = scores, alpha, x
-        self.num_classes = num_classes
-        self.sample_rate = sample_rate
-        self.target_rate = target_rate
-        self.max_seconds = max_seconds
-        self.num_samples = num_samples
-        self.conv_filters = conv_filters
-        self.conv_kernel_sizes = conv_kernel_sizes
-        self.pool_sizes = pool_sizes
-        self.pool_strides = pool_strides
-        self.dropout_rates = dropout_rates
-        self.num_classifiers = num_classifiers
-        self.classifier_units = tuple(classifier_units)
-        self.attention_units = tuple(attention_units)
-        self.length_input = bool(length_input)
-        self.include_top = bool(include_top)
 
     def __call__(self, inputs, *args, **kwargs):
         return super().__call__(self._with_full_lengths(inputs), *args, **kwargs)

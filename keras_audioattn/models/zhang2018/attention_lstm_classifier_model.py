@@ -37,7 +37,7 @@ import numpy as np
 from keras import ops
 
 from keras_audioattn import validation
-from keras_audioattn.data.batching import clip_starts, fit_length
+from keras_audioattn.data import batching
 from keras_audioattn.models._common import log_mel_input
 from keras_audioattn.models.base import AudioModel, seconds_as_samples, scores_head
 from keras_audioattn.models.zhang2018.attention_lstm_layer import AttentionLSTM, make_cell
@@ -110,14 +110,11 @@ class AttentionLSTMClassifier(AudioModel):
         dropout = validation.probability(dropout, "dropout", owner)
         l2 = validation.number(l2, "l2", owner, low=0.0)
         hidden_units = validation.int_sequence(hidden_units, "hidden_units", owner, allow_empty=True)
-        sample_rate = validation.positive_int(sample_rate, "sample_rate", owner)
-        num_samples = validation.optional(validation.positive_int, num_samples, "num_samples", owner)
-        num_mel_bins = validation.positive_int(num_mel_bins, "num_mel_bins", owner)
         front_end = dict(front_end or {})
 
         regularizer = keras.regularizers.L2(l2) if l2 else None
         inputs, x = log_mel_input("zhang2018", include_front_end, sample_rate, num_mel_bins, num_samples,
-                                  front_end, normalize_inputs)
+                                  front_end, normalize_inputs, owner=owner)
         cell = make_cell(variant, units, attention_size=attention_size, num_clusters=num_clusters,
                          kernel_regularizer=regularizer, recurrent_regularizer=regularizer)
         x = AttentionLSTM(cell, name="attention_lstm")(x)
@@ -130,30 +127,7 @@ class AttentionLSTMClassifier(AudioModel):
                     x = keras.layers.Dropout(dropout, name=f"dropout_{i}")(x)
             x = scores_head(x, num_classes, classifier_activation, kernel_regularizer=regularizer)
         super().__init__(inputs=inputs, outputs=x, name=name, **kwargs)
-
-        self.num_classes = num_classes
-        self.variant = variant
-        self.units = int(units)
-        self.attention_size = int(attention_size)
-        self.num_clusters = int(num_clusters)
-        self.hidden_units = hidden_units
-        self.dropout = dropout
-        self.l2 = l2
-        self.classifier_activation = classifier_activation
-        self.include_top = bool(include_top)
-        self.include_front_end = bool(include_front_end)
-        self.sample_rate = sample_rate
-        self.num_samples = num_samples
-        self.num_mel_bins = num_mel_bins
-        self.front_end = front_end
-        self.normalize_inputs = bool(normalize_inputs)
-
-    @property
-    def clip_duration(self):
-        """Seconds per input clip (``num_samples / sample_rate``), or ``None`` for any length."""
-        if not self.include_front_end or self.num_samples is None:
-            return None
-        return self.num_samples / self.sample_rate
+        self.front_end = front_end  # the dict form of the argument ({} for None)
 
     @property
     def clip_samples(self):
@@ -193,21 +167,15 @@ class AttentionLSTMClassifier(AudioModel):
 def split_into_clips(waveform, clip_samples, hop_samples):
     """Cuts a 1-D waveform into ``(num_clips, clip_samples)`` clips every ``hop_samples``.
 
-    The package's one clip cutter (:func:`~keras_audioattn.data.batching.clip_starts` +
-    :func:`~keras_audioattn.data.batching.fit_length`, also behind ``audioattn evaluate``):
-    clips start at ``0, hop, 2 hop, ...`` while they fit; when samples remain after the last of
-    them, one more clip is aligned with the end of the recording, so every sample is covered.
-    A recording shorter than one clip is zero-padded at the end to one clip.
+    :func:`keras_audioattn.data.batching.split_into_clips` (the package's one clip cutter) for
+    a mono recording: clips start at ``0, hop, 2 hop, ...`` while they fit; when samples remain
+    after the last of them, one more clip is aligned with the end of the recording, so every
+    sample is covered. A recording shorter than one clip is zero-padded at the end to one clip.
     """
     waveform = np.asarray(waveform, dtype=np.float32)
     if waveform.ndim != 1:
         raise ValueError(f"expected a 1-D waveform (samples,), got shape {waveform.shape}.")
-    if clip_samples <= 0 or hop_samples <= 0:
-        raise ValueError(f"clip_samples and hop_samples must be positive, got {clip_samples}, {hop_samples}.")
-    if waveform.size == 0:
-        raise ValueError("empty waveform.")
-    return np.stack([fit_length(waveform[s:s + clip_samples], clip_samples)
-                     for s in clip_starts(waveform.shape[0], clip_samples, hop_samples)])
+    return batching.split_into_clips(waveform, clip_samples, hop_samples)
 
 
 def predict_recording(model, waveform, sample_rate=None, clip_duration=None, overlap=0.5, batch_size=64):
