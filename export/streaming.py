@@ -8,7 +8,15 @@ tag scores of *all the audio heard so far*. Everything that spans chunks is stat
   context, in samples: the windows of the next chunk's LSTM steps start that far back);
 * ``valid``: ``D - 1`` flags, 0 while the first LSTM steps still reach back before the start of
   the recording (their windows hold the zero-initialised buffer), 1 afterwards;
-* ``h``, ``c``: the LSTM's hidden and cell state.
+* ``h``, ``c``: the LSTM's hidden and cell state;
+* with a pooled readout (an LSTM with ``return_sequences=True`` followed by
+  :class:`~keras_audioattn.models.chang2020.SequenceReadout`, e.g. ``CNNLSTMStudent(readout=
+  "mean")``): ``readout_count`` ``(1, 1)``, the number of valid LSTM steps so far, and
+  ``readout_sum`` (mean) or ``readout_max`` (max) ``(1, units)``, the running sum / elementwise
+  max of ``h`` over those steps. Warm-up steps (windows that reach back before the recording)
+  do not count, so after ``m`` chunks the readout pools exactly the offline model's LSTM steps on
+  those ``m chunk`` samples: mean = sum / count; the max keeps the first valid step's ``h`` (it
+  does not compare it with the zero initial state). Before the first valid step the readout is 0.
 
 Geometry (all integers; ``L``/``h`` = the log-mel frame length / hop, convs with time kernel
 ``k_i`` and time stride ``s_i``): one LSTM step consumes a window of ``Wf = 1 + sum_i (k_i - 1)
@@ -27,8 +35,9 @@ Condition for this to hold ("causal time axis"): the front end frames without ce
 (``center=False``); every conv pads ``"valid"`` along time (a ``"same"`` conv pads the end of the
 recording with zeros, so the offline model's last ``(k - 1) / 2`` steps see zeros that a stream
 never sees: streamed and offline scores would agree only up to those right-context frames; such
-models are refused); the LSTM runs forwards and returns its last state; the layers after it
-(Dense, Activation, Dropout) act on that state alone. The CNN-LSTM students
+models are refused); the LSTM runs forwards and returns its last state, or its sequence into a
+``SequenceReadout`` (last / mean / max over time); the layers after it (Dense, Activation,
+Dropout) act on that ``(1, units)`` vector alone. The CNN-LSTM students
 (:class:`keras_audioattn.models.CNNLSTMStudent`, default ``padding="valid"``) meet it as built;
 other layer sequences raise a ``ValueError`` naming the layer.
 
@@ -44,13 +53,16 @@ State styles:
   resets only variable *tensors* (e.g. a fused LSTM's state), not resource variables, which keep
   their values (the same noise chunk scored 0.2752 fresh and 0.2489 after silence + reset).
 * ``state="external"``: the state is explicit: inputs ``waveform`` + ``state_samples``,
-  ``state_valid``, ``state_h``, ``state_c`` (zeros to start) and outputs ``scores`` +
-  ``next_state_*``; feed each ``next_state_*`` back as ``state_*``. Portable to any runtime.
+  ``state_valid``, ``state_h``, ``state_c`` (+ ``state_readout_count`` and ``state_readout_sum``
+  / ``state_readout_max`` with a pooled readout; :attr:`StreamingPlan.state_names`), all zeros to
+  start, and outputs ``scores`` + ``next_state_*``; feed each ``next_state_*`` back as
+  ``state_*``. Portable to any runtime.
 
 int8: the log-mel front end stays float32 (DESIGN.md: int8 log-mel loses 0.03-0.13), the conv and
 the LSTM's gate matmuls (input and recurrent) are int8, the cell's elementwise maths is float32
 by default (``lstm_cell="float"``; ``"int8"`` quantizes it too), the output layer stays float32
-(:data:`export.tflite` ``head="float"``); the state tensors are float32 at the file's boundary.
+(:data:`export.tflite` ``head="float"``), and so does a pooled readout (the running sum grows with
+the recording: one int8 scale cannot cover it); the state tensors are float32 at the file's boundary.
 The LSTM here is an explicit cell (matmuls + sigmoid / tanh), not the fused
 ``UNIDIRECTIONAL_SEQUENCE_LSTM``: the fused op neither takes nor returns ``c``.
 
@@ -75,10 +87,17 @@ from export.common import (SCORES, check_output_path, check_signals, find_sample
 STATE_STYLES = ("internal", "external")
 STREAMING_QUANTIZATIONS = ("float32", "int8")
 STATE_NAMES = ("samples", "valid", "h", "c")
+# Extra state of a pooled readout (SequenceReadout after an LSTM with return_sequences=True): the
+# running sum / max of h over the valid steps so far and their number (docs/export.md).
+READOUT_STATE_NAMES = {"last": (), "mean": ("readout_sum", "readout_count"),
+                       "max": ("readout_max", "readout_count")}
+# Masks the warm-up steps out of a chunk's max: below any h = o * tanh(c), which lies in [-1, 1].
+_BELOW_ANY_H = -2.0
 # Signature of internal-state files that zeroes the state (LiteRT's reset_all_variables() does not
 # touch resource variables: measured, see the module doc).
 RESET_SIGNATURE = "zero_state"
 _WAVEFORM_SCOPE = "waveform_buffer"
+_READOUT_SCOPE = "sequence_readout"
 _PASSTHROUGH = ("InputLayer", "Dropout", "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise",
                 "Identity")  # Identity: e.g. the layer that names a model's "scores" output
 
@@ -99,13 +118,22 @@ class StreamingPlan:
     front_end: object          # the LogMelSpectrogram layer
     before_lstm: list = field(default_factory=list)   # Keras layers between front end and LSTM
     lstm: object = None
-    after_lstm: list = field(default_factory=list)
+    after_lstm: list = field(default_factory=list)   # Keras layers after the readout
     cell_clip: float = 0.0
+    readout: str = "last"      # how the LSTM's states reach ``after_lstm``: "last", "mean" or "max"
+    readout_layer: object = None   # the SequenceReadout layer (None: LSTM return_sequences=False)
+
+    @property
+    def state_names(self):
+        """Names of the state tensors, in the order of the external-state file's inputs."""
+        return STATE_NAMES + READOUT_STATE_NAMES[self.readout]
 
     @property
     def state_shapes(self):
-        return {"samples": (1, self.buffer_samples), "valid": (1, self.warmup_steps),
-                "h": (1, self.units), "c": (1, self.units)}
+        shapes = {"samples": (1, self.buffer_samples), "valid": (1, self.warmup_steps),
+                  "h": (1, self.units), "c": (1, self.units)}
+        extra = {"readout_sum": (1, self.units), "readout_max": (1, self.units), "readout_count": (1, 1)}
+        return {**shapes, **{k: extra[k] for k in READOUT_STATE_NAMES[self.readout]}}
 
     def zero_state(self):
         return {k: np.zeros(s, np.float32) for k, s in self.state_shapes.items()}
@@ -117,12 +145,14 @@ def streaming_plan(model, chunk_seconds=0.1, sample_rate=None):
     Args:
       model: Keras model, waveform ``(batch, samples)`` -> scores ``(batch, classes)``, made of
         LogMelSpectrogram -> (BatchNormalization | Reshape | Conv1D/Conv2D "valid" in time |
-        Activation | Dropout)* -> LSTM (last state) -> (Dense | Activation | Dropout)*.
+        Activation | Dropout)* -> LSTM (last state, or ``return_sequences=True`` followed by a
+        ``SequenceReadout``: last / mean / max over the steps) -> (Dense | Activation | Dropout)*.
       chunk_seconds: chunk length; must be a whole number of LSTM steps (the error names the step).
     """
     import keras
 
     from keras_audioattn.layers import LogMelSpectrogram
+    from keras_audioattn.models.chang2020 import SequenceReadout
 
     waveform_input_spec(model)
     if len(model.inputs[0].shape) == 3:
@@ -144,13 +174,23 @@ def streaming_plan(model, chunk_seconds=0.1, sample_rate=None):
                          f"{[layers[i].name for i in lstm_index]})")
     lstm = layers[lstm_index[0]]
     config = lstm.get_config()
-    if config.get("return_sequences") or config.get("go_backwards") or config.get("stateful"):
-        raise ValueError(f"LSTM {lstm.name!r}: streaming needs a forward LSTM that returns its last state "
-                         "(return_sequences=False, go_backwards=False, stateful=False)")
+    if config.get("go_backwards") or config.get("stateful"):
+        raise ValueError(f"LSTM {lstm.name!r}: streaming needs a forward, non-stateful LSTM "
+                         "(go_backwards=False, stateful=False)")
+    after = layers[lstm_index[0] + 1:]
+    readout, readout_layer = "last", None
+    if config.get("return_sequences"):
+        # The sequence must be pooled over time right away (last / mean / max: running state).
+        if not after or not isinstance(after[0], SequenceReadout):
+            following = f"{after[0].name!r} ({type(after[0]).__name__})" if after else "nothing"
+            raise ValueError(f"LSTM {lstm.name!r} returns sequences and is followed by {following}: streaming "
+                             "needs return_sequences=False or a SequenceReadout (last / mean / max) right after it")
+        readout_layer, after = after[0], after[1:]
+        readout = readout_layer.mode
     if config.get("activation") != "tanh" or config.get("recurrent_activation") != "sigmoid":
         raise ValueError(f"LSTM {lstm.name!r}: streaming export supports activation='tanh' and "
                          "recurrent_activation='sigmoid' only")
-    before, after = layers[1:lstm_index[0]], layers[lstm_index[0] + 1:]
+    before = layers[1:lstm_index[0]]
     frames_window, frames_stride = 1, 1
     for layer in before:
         kind = type(layer).__name__
@@ -192,7 +232,8 @@ def streaming_plan(model, chunk_seconds=0.1, sample_rate=None):
                          window_samples=window, steps_per_chunk=chunk // step, buffer_samples=warm * step,
                          warmup_steps=warm, units=int(lstm.units), num_classes=int(out_shape[-1]),
                          front_end=front, before_lstm=before, lstm=lstm, after_lstm=after,
-                         cell_clip=float(getattr(lstm, "cell_clip", 0.0) or 0.0))
+                         cell_clip=float(getattr(lstm, "cell_clip", 0.0) or 0.0), readout=readout,
+                         readout_layer=readout_layer)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -272,6 +313,7 @@ def step_function(plan):
             gates_x = tf.matmul(x, tf.constant(kernel)) + tf.constant(bias)  # (n, 4u), one matmul for all steps
         flags = tf.concat([state["valid"], tf.ones((1, n), tf.float32)], axis=1)
         h, c = state["h"], state["c"]
+        outputs = []
         with tf.name_scope("lstm_cell"):
             for j in range(n):
                 z = gates_x[j:j + 1] + tf.matmul(h, tf.constant(recurrent))
@@ -287,15 +329,45 @@ def step_function(plan):
                 ok = flags[:, j:j + 1] > 0.5
                 h = tf.where(ok, h_new, h)
                 c = tf.where(ok, c_new, c)
-        y = h
+                outputs.append(h)
+        new = {"samples": kept,
+               "valid": flags[:, -warm:] if warm else state["valid"], "h": h, "c": c}
+        if plan.readout == "last":
+            y = h
+        else:
+            # Float in int8 files (denylisted like the output layer): the running sum is unbounded.
+            with tf.name_scope(_READOUT_SCOPE):
+                y = _pooled_readout(tf, plan.readout, tf.concat(outputs, axis=0),
+                                    tf.reshape(flags[:, :n], (n, 1)), state, new)
         with tf.name_scope("output_layer"):
             for fn in after:
                 y = fn(y)
-        new = {"samples": kept,
-               "valid": flags[:, -warm:] if warm else state["valid"], "h": h, "c": c}
         return y, new
 
     return step
+
+
+def _pooled_readout(tf, mode, hs, valid, state, new):
+    """Mean / max of h over the valid LSTM steps of the whole recording so far, as running state.
+
+    ``hs``: this chunk's ``(n, units)`` hidden states; ``valid``: ``(n, 1)`` 1 for a step whose
+    window lies inside the recording, 0 for a warm-up step (its window reaches back before the
+    first sample: the offline model has no such step, so it must not count). Writes the new
+    ``readout_*`` state into ``new`` and returns the readout ``(1, units)``: the offline
+    ``SequenceReadout`` over every LSTM step of the audio so far (0 before the first valid step,
+    like the zero state of ``readout="last"``).
+    """
+    count = state["readout_count"]
+    chunk_count = tf.reshape(tf.reduce_sum(valid), (1, 1))
+    new["readout_count"] = count + chunk_count
+    if mode == "mean":
+        new["readout_sum"] = state["readout_sum"] + tf.reduce_sum(hs * valid, axis=0, keepdims=True)
+        return new["readout_sum"] / tf.maximum(new["readout_count"], 1.0)
+    chunk_max = tf.reduce_max(tf.where(valid > 0.5, hs, _BELOW_ANY_H), axis=0, keepdims=True)
+    # The first valid step wins (the state starts at zeros, which need not be below every h).
+    new["readout_max"] = tf.where(count > 0.5, tf.maximum(state["readout_max"], chunk_max),
+                                  tf.where(chunk_count > 0.5, chunk_max, state["readout_max"]))
+    return new["readout_max"]
 
 
 def offline_reference(plan, model, waveform):
@@ -307,7 +379,8 @@ def offline_reference(plan, model, waveform):
     x = np.asarray(waveform, np.float32)[None]
     if waveform_input_spec(model) == x.shape[1]:
         return np.asarray(model(x, training=False))[0]
-    for layer in [plan.front_end] + plan.before_lstm + [plan.lstm] + plan.after_lstm:
+    readout = [plan.readout_layer] if plan.readout_layer is not None else []
+    for layer in [plan.front_end] + plan.before_lstm + [plan.lstm] + readout + plan.after_lstm:
         x = layer(x, training=False) if _takes_training(layer) else layer(x)
     return np.asarray(x)[0]
 
@@ -328,8 +401,8 @@ def to_streaming_tflite(model, path, chunk_seconds=0.1, quantization="int8", rep
     """Writes a stateful streaming .tflite of ``model`` at ``path``, checks it, returns ``path``.
 
     Args:
-      model: a causal waveform -> log-mel -> conv -> LSTM -> dense tagger (see the module doc),
-        e.g. ``CNNLSTMStudent``.
+      model: a causal waveform -> log-mel -> conv -> LSTM [-> SequenceReadout] -> dense tagger
+        (see the module doc), e.g. ``CNNLSTMStudent`` with any ``readout``.
       path: output file; an existing file raises FileExistsError unless ``overwrite``.
       chunk_seconds: seconds of audio per call (a whole number of LSTM steps: 0.02 s for the
         Chang student, so 0.02, 0.1, 1.0 ... work).
@@ -484,11 +557,12 @@ def _step_module(plan, step, state_style):
         reset = tf.function(zero_state, input_signature=[tf.TensorSpec((1,), tf.float32, name="keep")],
                             autograph=False)
         return module, [serve.get_concrete_function(), reset.get_concrete_function()]
-    specs = [chunk_spec] + [tf.TensorSpec(s, tf.float32, name=f"state_{k}") for k, s in plan.state_shapes.items()]
+    names = plan.state_names
+    specs = [chunk_spec] + [tf.TensorSpec(plan.state_shapes[k], tf.float32, name=f"state_{k}") for k in names]
 
-    def serving_default(waveform, state_samples, state_valid, state_h, state_c):
-        scores, new = step(waveform, {"samples": state_samples, "valid": state_valid, "h": state_h, "c": state_c})
-        return {SCORES: scores, **{f"next_state_{k}": new[k] for k in STATE_NAMES}}
+    def serving_default(waveform, *states):
+        scores, new = step(waveform, dict(zip(names, states)))
+        return {SCORES: scores, **{f"next_state_{k}": new[k] for k in names}}
 
     serve = tf.function(serving_default, input_signature=specs, autograph=False)
     return module, [serve.get_concrete_function()]
@@ -551,6 +625,7 @@ def _int8(converter, plan, step, rep, state_style, lstm_cell="int8"):
     # LOGISTIC / SOFTMAX outside the LSTM cell is the output layer's.)
     nodes += [name for op, name, _ in ops
               if "output_layer/" in name or (op in ("LOGISTIC", "SOFTMAX") and "lstm_cell/" not in name)]
+    nodes += [name for _, name, _ in ops if _in_layers(name, [_READOUT_SCOPE])]
     if lstm_cell == "float":
         nodes += [name for op, name, _ in ops if "lstm_cell/" in name and op != "FULLY_CONNECTED"]
     quantized = tflite_convert.mlir_quantize(
@@ -709,6 +784,6 @@ def time_chunks(path, chunks, num_threads=1, repeats=1):
     return float(np.median(times)), float(np.percentile(times, 90))
 
 
-__all__ = ["STATE_STYLES", "STREAMING_QUANTIZATIONS", "StreamingPlan", "StreamingRunner",
+__all__ = ["READOUT_STATE_NAMES", "STATE_STYLES", "STREAMING_QUANTIZATIONS", "StreamingPlan", "StreamingRunner",
            "check_streaming_tflite", "offline_reference", "step_function", "stream_with_function",
            "streaming_plan", "time_chunks", "to_streaming_tflite"]
