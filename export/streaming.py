@@ -85,6 +85,7 @@ from export.common import (SCORES, check_output_path, check_signals, find_sample
                            representative_waveforms, waveform_input_spec)
 
 STATE_STYLES = ("internal", "external")
+LSTM_LOOPS = ("while", "unrolled")
 STREAMING_QUANTIZATIONS = ("float32", "int8")
 STATE_NAMES = ("samples", "valid", "h", "c")
 # Extra state of a pooled readout (SequenceReadout after an LSTM with return_sequences=True): the
@@ -282,14 +283,23 @@ def _activation(tf, fn, x, name):
     raise ValueError(f"layer {name!r}: activation {getattr(fn, '__name__', fn)!r} is not supported by streaming export")
 
 
-def step_function(plan):
+def step_function(plan, lstm_loop="while"):
     """``step(chunk (1, C), state dict) -> (scores (1, classes), new state dict)`` in TensorFlow ops.
 
     The front end is the model's own LogMelSpectrogram layer (no weights); every other layer is
     rebuilt from its weights as constants (BatchNormalization folded into a multiply-add).
+
+    Args:
+      plan: a :class:`StreamingPlan`.
+      lstm_loop: ``"while"``: the chunk's LSTM steps run in a ``tf.while_loop`` (TFLite ``WHILE``,
+        one cell subgraph: the file's size does not depend on the chunk); ``"unrolled"``: one
+        copy of the cell's ops per step (the converter shares the weight constants between the
+        copies, but each copy adds ~22 operators and ~25 tensors, ~3 KB per step).
     """
     import tensorflow as tf
 
+    if lstm_loop not in LSTM_LOOPS:
+        raise ValueError(f"lstm_loop must be one of {LSTM_LOOPS}, got {lstm_loop!r}")
     lstm = plan.lstm
     kernel, recurrent, *bias = [np.asarray(w) for w in lstm.get_weights()]
     bias = bias[0] if bias else np.zeros(kernel.shape[1], np.float32)
@@ -298,6 +308,20 @@ def step_function(plan):
     clip = plan.cell_clip
     before = [_layer_fn(tf, layer) for layer in plan.before_lstm]
     after = [_layer_fn(tf, layer) for layer in plan.after_lstm]
+
+    def cell(z_x, ok, h, c):
+        """One LSTM step (Keras gate order i, f, g, o); ``ok`` False (warm-up) keeps ``h``, ``c``."""
+        z = z_x + tf.matmul(h, tf.constant(recurrent))
+        i_gate = tf.sigmoid(z[:, :u])
+        f_gate = tf.sigmoid(z[:, u:2 * u])
+        g = tf.tanh(z[:, 2 * u:3 * u])
+        o_gate = tf.sigmoid(z[:, 3 * u:])
+        c_new = f_gate * c + i_gate * g
+        if clip:
+            c_new = tf.clip_by_value(c_new, -clip, clip)
+        h_new = o_gate * tf.tanh(c_new)
+        # Warm-up: steps whose window starts before the recording leave the state alone.
+        return tf.where(ok, h_new, h), tf.where(ok, c_new, c)
 
     def step(chunk, state):
         # The waveform path stays float in int8 files (like the front end): its ops are denylisted.
@@ -312,24 +336,31 @@ def step_function(plan):
         with tf.name_scope("lstm_inputs"):
             gates_x = tf.matmul(x, tf.constant(kernel)) + tf.constant(bias)  # (n, 4u), one matmul for all steps
         flags = tf.concat([state["valid"], tf.ones((1, n), tf.float32)], axis=1)
-        h, c = state["h"], state["c"]
-        outputs = []
+        valid = tf.reshape(flags[:, :n], (n, 1))  # 1 for the steps inside the recording
         with tf.name_scope("lstm_cell"):
-            for j in range(n):
-                z = gates_x[j:j + 1] + tf.matmul(h, tf.constant(recurrent))
-                i_gate = tf.sigmoid(z[:, :u])
-                f_gate = tf.sigmoid(z[:, u:2 * u])
-                g = tf.tanh(z[:, 2 * u:3 * u])
-                o_gate = tf.sigmoid(z[:, 3 * u:])
-                c_new = f_gate * c + i_gate * g
-                if clip:
-                    c_new = tf.clip_by_value(c_new, -clip, clip)
-                h_new = o_gate * tf.tanh(c_new)
-                # Warm-up: steps whose window starts before the recording leave the state alone.
-                ok = flags[:, j:j + 1] > 0.5
-                h = tf.where(ok, h_new, h)
-                c = tf.where(ok, c_new, c)
-                outputs.append(h)
+            if lstm_loop == "unrolled":
+                h, c, outputs = state["h"], state["c"], []
+                for j in range(n):
+                    h, c = cell(gates_x[j:j + 1], valid[j:j + 1] > 0.5, h, c)
+                    outputs.append(h)
+                hs = tf.concat(outputs, axis=0)
+            else:
+                # Every loop variable is rotated by one row per step, so that step j reads row 0 and
+                # no loop output is its input passed through: the int8 calibrator segfaults on a
+                # WHILE whose body returns an input unchanged (tensorflow/tensorflow#75140). After
+                # n steps the rows are back in order and hs (pooled readouts only) holds the n
+                # hidden states (it starts as n copies of h, not as a zeros constant of n x u floats).
+                pooled = plan.readout != "last"
+
+                def body(j, z_x, ok, h, c, *hs):
+                    h, c = cell(z_x[:1], ok[:1] > 0.5, h, c)
+                    hs = [tf.concat([hs[0][1:], h], 0)] if pooled else []
+                    return (j + 1, tf.concat([z_x[1:], z_x[:1]], 0), tf.concat([ok[1:], ok[:1]], 0), h, c, *hs)
+
+                loop_vars = [tf.constant(0), gates_x, valid, state["h"], state["c"]]
+                loop_vars += [tf.tile(state["h"], [n, 1])] if pooled else []
+                _, _, _, h, c, *hs = tf.while_loop(lambda j, *_: j < n, body, loop_vars)
+                hs = hs[0] if pooled else None
         new = {"samples": kept,
                "valid": flags[:, -warm:] if warm else state["valid"], "h": h, "c": c}
         if plan.readout == "last":
@@ -337,8 +368,7 @@ def step_function(plan):
         else:
             # Float in int8 files (denylisted like the output layer): the running sum is unbounded.
             with tf.name_scope(_READOUT_SCOPE):
-                y = _pooled_readout(tf, plan.readout, tf.concat(outputs, axis=0),
-                                    tf.reshape(flags[:, :n], (n, 1)), state, new)
+                y = _pooled_readout(tf, plan.readout, hs, valid, state, new)
         with tf.name_scope("output_layer"):
             for fn in after:
                 y = fn(y)
@@ -397,7 +427,7 @@ def _takes_training(layer):
 def to_streaming_tflite(model, path, chunk_seconds=0.1, quantization="int8", representative_data=None,
                         labels=None, sample_rate=None, *, state="internal", overwrite=False, check=True,
                         metadata=True, max_calibration_examples=64, tolerance=None, check_seconds=None,
-                        lstm_cell="float"):
+                        lstm_cell="float", lstm_loop="while"):
     """Writes a stateful streaming .tflite of ``model`` at ``path``, checks it, returns ``path``.
 
     Args:
@@ -422,6 +452,9 @@ def to_streaming_tflite(model, path, chunk_seconds=0.1, quantization="int8", rep
         int8 with one calibrated scale). Measured on an LSTM-16 student after 30 epochs, 32
         held-out 10 s recordings, 100 ms chunks: max |streamed - Keras| 0.015 ("float") vs 0.170
         ("int8", over the 0.15 tolerance); 0.18 vs 0.12 ms per chunk (docs/benchmarks.md).
+      lstm_loop: "while" (default): the chunk's LSTM steps run in one TFLite ``WHILE`` loop, so the
+        file's size does not depend on the chunk; "unrolled": one copy of the cell's ops per LSTM
+        step (for runtimes without ``WHILE``; ~3 KB more per step). See :func:`step_function`.
 
     Example::
 
@@ -433,6 +466,8 @@ def to_streaming_tflite(model, path, chunk_seconds=0.1, quantization="int8", rep
 
     if state not in STATE_STYLES:
         raise ValueError(f"state must be one of {STATE_STYLES}, got {state!r}")
+    if lstm_loop not in LSTM_LOOPS:
+        raise ValueError(f"lstm_loop must be one of {LSTM_LOOPS}, got {lstm_loop!r}")
     if lstm_cell not in ("int8", "float"):
         raise ValueError(f"lstm_cell must be 'int8' or 'float', got {lstm_cell!r}")
     if quantization not in STREAMING_QUANTIZATIONS:
@@ -444,7 +479,7 @@ def to_streaming_tflite(model, path, chunk_seconds=0.1, quantization="int8", rep
     if labels is not None and len(labels) != plan.num_classes:
         raise ValueError(f"{len(labels)} labels for a model with {plan.num_classes} output scores")
     path = check_output_path(path, overwrite, remove=False)
-    step = step_function(plan)
+    step = step_function(plan, lstm_loop)
     _check_step_against_keras(plan, model, step, rep)
     module, functions = _step_module(plan, step, state)
     # (from_saved_model drops a signature without inputs, such as zero_state: measured.)
@@ -603,7 +638,7 @@ def _int8(converter, plan, step, rep, state_style, lstm_cell="int8"):
     import tensorflow as tf
     from tensorflow.lite.python import convert as tflite_convert
 
-    from export.tflite import _in_layers, _op_outputs
+    from export.tflite import _in_layers
 
     samples = _calibration_chunks(plan, step, rep, state_style)
 
@@ -615,7 +650,7 @@ def _int8(converter, plan, step, rep, state_style, lstm_cell="int8"):
     converter.representative_dataset = representative_dataset
     converter._experimental_calibrate_only = True  # noqa: SLF001 (as export.tflite)
     calibrated = converter.convert()
-    ops = _op_outputs(calibrated)
+    ops = _op_outputs_all(calibrated)  # every subgraph: the WHILE loop's cell is in its body
     front = [plan.front_end.name, _WAVEFORM_SCOPE]
     nodes = [name for _, name, _ in ops if _in_layers(name, front)]
     if not nodes:
@@ -661,9 +696,25 @@ def _assert_int8_network(flatbuffer, cell=True):
 
 
 def _op_outputs_all(flatbuffer):
-    from export.tflite import _op_outputs
+    """``[(op name, first output tensor name, dtype name), ...]`` of every subgraph (the LiteRT
+    interpreter lists subgraph 0 only; the LSTM cell of a ``WHILE`` loop is in its body)."""
+    from ai_edge_litert import schema_py_generated as schema
 
-    return _op_outputs(flatbuffer)
+    model = schema.Model.GetRootAs(bytes(flatbuffer), 0)
+    ops_by_code = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    types = {v: k.lower() for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+    out = []
+    for g in range(model.SubgraphsLength()):
+        graph = model.Subgraphs(g)
+        for o in range(graph.OperatorsLength()):
+            op = graph.Operators(o)
+            if not op.OutputsLength():
+                continue
+            code = model.OperatorCodes(op.OpcodeIndex())
+            tensor = graph.Tensors(op.Outputs(0))
+            out.append((ops_by_code.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "CUSTOM"),
+                        (tensor.Name() or b"").decode(), types.get(tensor.Type(), "unknown")))
+    return out
 
 
 # ------------------------------------------------------------------------------------------------
