@@ -283,7 +283,7 @@ def _activation(tf, fn, x, name):
     raise ValueError(f"layer {name!r}: activation {getattr(fn, '__name__', fn)!r} is not supported by streaming export")
 
 
-def step_function(plan, lstm_loop="while"):
+def step_function(plan, lstm_loop="while", steps_per_iteration=None):
     """``step(chunk (1, C), state dict) -> (scores (1, classes), new state dict)`` in TensorFlow ops.
 
     The front end is the model's own LogMelSpectrogram layer (no weights); every other layer is
@@ -295,6 +295,8 @@ def step_function(plan, lstm_loop="while"):
         one cell subgraph: the file's size does not depend on the chunk); ``"unrolled"``: one
         copy of the cell's ops per step (the converter shares the weight constants between the
         copies, but each copy adds ~22 operators and ~25 tensors, ~3 KB per step).
+      steps_per_iteration: LSTM steps per ``WHILE`` iteration (a divisor of the chunk's steps);
+        default :func:`_steps_per_iteration`.
     """
     import tensorflow as tf
 
@@ -345,21 +347,27 @@ def step_function(plan, lstm_loop="while"):
                     outputs.append(h)
                 hs = tf.concat(outputs, axis=0)
             else:
-                # Every loop variable is rotated by one row per step, so that step j reads row 0 and
-                # no loop output is its input passed through: the int8 calibrator segfaults on a
-                # WHILE whose body returns an input unchanged (tensorflow/tensorflow#75140). After
-                # n steps the rows are back in order and hs (pooled readouts only) holds the n
-                # hidden states (it starts as n copies of h, not as a zeros constant of n x u floats).
-                pooled = plan.readout != "last"
+                # Each iteration runs k steps (k ~ sqrt(n), below) on rows 0..k-1 and rotates every
+                # loop variable by k rows, so that no loop output is its input passed through: the
+                # int8 calibrator segfaults on a WHILE whose body returns an input unchanged
+                # (tensorflow/tensorflow#75140). After n steps the rows are back in order and hs
+                # (pooled readouts only) holds the n hidden states (it starts as n copies of h, not
+                # as a zeros constant of n x u floats).
+                pooled, k = plan.readout != "last", steps_per_iteration or _steps_per_iteration(n)
+                if n % k:
+                    raise ValueError(f"steps_per_iteration={k} does not divide the chunk's {n} LSTM steps")
 
                 def body(j, z_x, ok, h, c, *hs):
-                    h, c = cell(z_x[:1], ok[:1] > 0.5, h, c)
-                    hs = [tf.concat([hs[0][1:], h], 0)] if pooled else []
-                    return (j + 1, tf.concat([z_x[1:], z_x[:1]], 0), tf.concat([ok[1:], ok[:1]], 0), h, c, *hs)
+                    new_hs = []
+                    for i in range(k):
+                        h, c = cell(z_x[i:i + 1], ok[i:i + 1] > 0.5, h, c)
+                        new_hs.append(h)
+                    hs = [tf.concat([hs[0][k:]] + new_hs, 0)] if pooled else []
+                    return (j + 1, tf.concat([z_x[k:], z_x[:k]], 0), tf.concat([ok[k:], ok[:k]], 0), h, c, *hs)
 
                 loop_vars = [tf.constant(0), gates_x, valid, state["h"], state["c"]]
                 loop_vars += [tf.tile(state["h"], [n, 1])] if pooled else []
-                _, _, _, h, c, *hs = tf.while_loop(lambda j, *_: j < n, body, loop_vars)
+                _, _, _, h, c, *hs = tf.while_loop(lambda j, *_: j < n // k, body, loop_vars)
                 hs = hs[0] if pooled else None
         new = {"samples": kept,
                "valid": flags[:, -warm:] if warm else state["valid"], "h": h, "c": c}
@@ -375,6 +383,21 @@ def step_function(plan, lstm_loop="while"):
         return y, new
 
     return step
+
+
+def _steps_per_iteration(n):
+    """LSTM steps per ``WHILE`` iteration for ``n`` steps per chunk: the largest divisor of ``n``
+    that is at most ``sqrt(n)`` (1 for 1-3 and 5 steps, 5 for 50; below ``n`` unless ``n`` = 1).
+
+    Why not always 1: each iteration copies the loop variables, ``(n, 4 units)`` gate inputs
+    included, so one step per iteration costs O(n^2) per chunk (measured, LSTM-16 int8, 1000 ms
+    chunk = 50 steps: 1.7x the unrolled graph's time per chunk). k steps per iteration make it
+    O(n^2 / k) for a body k cells long: with k ~ sqrt(n) both the extra time and the file's
+    growth stay O(sqrt(n)) per chunk (docs/export.md has the measured sizes and times).
+    """
+    import math
+
+    return max(k for k in range(1, math.isqrt(n) + 1) if n % k == 0)
 
 
 def _pooled_readout(tf, mode, hs, valid, state, new):
@@ -479,7 +502,9 @@ def to_streaming_tflite(model, path, chunk_seconds=0.1, quantization="int8", rep
     if labels is not None and len(labels) != plan.num_classes:
         raise ValueError(f"{len(labels)} labels for a model with {plan.num_classes} output scores")
     path = check_output_path(path, overwrite, remove=False)
-    step = step_function(plan, lstm_loop)
+    # An int8 cell runs one step per WHILE iteration: in a longer body the quantizer leaves the
+    # gate ADD of every cell after the first float (measured, 2 steps per iteration).
+    step = step_function(plan, lstm_loop, 1 if quantization == "int8" and lstm_cell == "int8" else None)
     _check_step_against_keras(plan, model, step, rep)
     module, functions = _step_module(plan, step, state)
     # (from_saved_model drops a signature without inputs, such as zero_state: measured.)
@@ -684,8 +709,10 @@ def _assert_main_subgraph(flatbuffer):
 def _assert_int8_network(flatbuffer, cell=True):
     """The conv, the LSTM's input matmul and its cell must be integer in an int8 streaming file.
 
-    (With internal state the first step's recurrent matmul reads the float resource variable and
-    stays float: the quantizer leaves an op alone whose input has no calibrated range.)"""
+    Reads every subgraph (a ``WHILE`` loop's cell is in its body). (With internal state and
+    ``lstm_loop="unrolled"`` the first step's recurrent matmul reads the float resource variable
+    and stays float: the quantizer leaves an op alone whose input has no calibrated range; in the
+    ``WHILE`` body ``h`` is quantized on entry, so every recurrent matmul is int8.)"""
     ops = _op_outputs_all(flatbuffer)
     network = [(op, name, dtype) for op, name, dtype in ops
                if op in (("CONV_2D", "FULLY_CONNECTED", "TANH") if cell else ("CONV_2D", "FULLY_CONNECTED"))

@@ -233,3 +233,26 @@ def test_stream_cli_prints_timestamped_detections(files, clips, tmp_path, capsys
     assert "real-time factor" in out and "per-buffer latency" in out
     assert os.path.getsize(plot) > 1000
     assert main(["stream", "--model", files["internal"], wav, "--chunk", "0.15"]) == 2  # not a multiple
+
+
+def test_while_loop_file_does_not_grow_with_the_chunk(student, files, clips, tmp_path):
+    from export.checks import tflite_ops
+    from export.streaming import _steps_per_iteration
+
+    # One LSTM step per WHILE iteration up to 5 steps and for any prime number; ~sqrt(n) beyond.
+    assert [_steps_per_iteration(n) for n in (1, 2, 5, 7, 10, 15, 50, 500)] == [1, 1, 1, 1, 2, 3, 5, 20]
+    # files["external"]: 100 ms chunks = 5 LSTM steps; 140 ms = 7 steps, the same one-step loop body.
+    longer = export.to_streaming_tflite(student, str(tmp_path / "while.tflite"), 0.14, "float32", clips[:2],
+                                        state="external", check=False)  # compared with the unrolled file below
+    unrolled = export.to_streaming_tflite(student, str(tmp_path / "unrolled.tflite"), 0.14, "float32", clips[:2],
+                                          state="external", lstm_loop="unrolled")  # checked against Keras
+    assert "WHILE" in tflite_ops(longer) and "WHILE" not in tflite_ops(unrolled)
+    size = {k: os.path.getsize(p) for k, p in {"100": files["external"], "140": longer, "unrolled": unrolled}.items()}
+    assert abs(size["140"] - size["100"]) < 512, size
+    assert size["unrolled"] > size["140"] + 5000, size  # ~1.5 KB more per unrolled step
+    np.testing.assert_allclose(StreamingRunner(unrolled).stream(clips[3]), StreamingRunner(longer).stream(clips[3]),
+                               atol=1e-6)
+    # Three steps per iteration (300 ms = 15 steps): checked against Keras by the export itself.
+    export.to_streaming_tflite(student, str(tmp_path / "blocks.tflite"), 0.3, "float32", clips[:2], state="external")
+    with pytest.raises(ValueError, match="lstm_loop"):
+        export.to_streaming_tflite(student, str(tmp_path / "x.tflite"), 0.3, "float32", clips[:2], lstm_loop="scan")
