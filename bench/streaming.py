@@ -100,7 +100,7 @@ def main(argv=None):
                         help="to_streaming_tflite(lstm_cell=...) for the int8 files")
     parser.add_argument("--readout", default="last", choices=["last", "mean", "max"],
                         help="CNNLSTMStudent(readout=...): the LSTM's last state or its mean / max over time")
-    parser.add_argument("--lstm-loop", default="while", choices=["while", "unrolled"],
+    parser.add_argument("--lstm-loop", default="auto", choices=["auto", "while", "unrolled"],
                         help="to_streaming_tflite(lstm_loop=...)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)

@@ -54,7 +54,7 @@ def file_anatomy(path):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--units", type=int, default=16)
-    parser.add_argument("--chunks", type=int, nargs="+", default=[20, 100, 1000], help="chunk lengths, ms")
+    parser.add_argument("--chunks", type=int, nargs="*", default=[20, 100, 1000], help="chunk lengths, ms")
     parser.add_argument("--readouts", nargs="+", default=["last"], choices=["last", "mean", "max"])
     parser.add_argument("--loops", nargs="+", default=["while", "unrolled"], choices=["while", "unrolled"])
     parser.add_argument("--state", default="internal", choices=["internal", "external"])

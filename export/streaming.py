@@ -85,7 +85,11 @@ from export.common import (SCORES, check_output_path, check_signals, find_sample
                            representative_waveforms, waveform_input_spec)
 
 STATE_STYLES = ("internal", "external")
-LSTM_LOOPS = ("while", "unrolled")
+LSTM_LOOPS = ("auto", "while", "unrolled")
+# lstm_loop="auto" unrolls chunks of up to this many LSTM steps (100 ms for the Chang student) and
+# loops beyond: measured (docs/export.md), WHILE costs ~1.2x per chunk at 1-5 steps, where the
+# unrolled file is <= 68 KB, and ~1.1x at 50 steps, where it saves 140 KB.
+UNROLL_UP_TO_STEPS = 5
 STREAMING_QUANTIZATIONS = ("float32", "int8")
 STATE_NAMES = ("samples", "valid", "h", "c")
 # Extra state of a pooled readout (SequenceReadout after an LSTM with return_sequences=True): the
@@ -283,7 +287,7 @@ def _activation(tf, fn, x, name):
     raise ValueError(f"layer {name!r}: activation {getattr(fn, '__name__', fn)!r} is not supported by streaming export")
 
 
-def step_function(plan, lstm_loop="while", steps_per_iteration=None):
+def step_function(plan, lstm_loop="auto", steps_per_iteration=None):
     """``step(chunk (1, C), state dict) -> (scores (1, classes), new state dict)`` in TensorFlow ops.
 
     The front end is the model's own LogMelSpectrogram layer (no weights); every other layer is
@@ -291,10 +295,12 @@ def step_function(plan, lstm_loop="while", steps_per_iteration=None):
 
     Args:
       plan: a :class:`StreamingPlan`.
-      lstm_loop: ``"while"``: the chunk's LSTM steps run in a ``tf.while_loop`` (TFLite ``WHILE``,
-        one cell subgraph: the file's size does not depend on the chunk); ``"unrolled"``: one
-        copy of the cell's ops per step (the converter shares the weight constants between the
-        copies, but each copy adds ~22 operators and ~25 tensors, ~3 KB per step).
+      lstm_loop: ``"while"``: the chunk's LSTM steps run in a ``tf.while_loop`` (TFLite ``WHILE``
+        with one body subgraph of ``steps_per_iteration`` cells: the file grows with ``sqrt`` of
+        the chunk at most); ``"unrolled"``: one copy of the cell's ops per step (the converter
+        shares the weight constants between the copies, but each copy adds ~22 operators and ~25
+        tensors, ~3 KB per step); ``"auto"``: unrolled up to :data:`UNROLL_UP_TO_STEPS` steps per
+        chunk, ``"while"`` beyond.
       steps_per_iteration: LSTM steps per ``WHILE`` iteration (a divisor of the chunk's steps);
         default :func:`_steps_per_iteration`.
     """
@@ -306,6 +312,8 @@ def step_function(plan, lstm_loop="while", steps_per_iteration=None):
     kernel, recurrent, *bias = [np.asarray(w) for w in lstm.get_weights()]
     bias = bias[0] if bias else np.zeros(kernel.shape[1], np.float32)
     n, u, warm = plan.steps_per_chunk, plan.units, plan.warmup_steps
+    if lstm_loop == "auto":
+        lstm_loop = "unrolled" if n <= UNROLL_UP_TO_STEPS else "while"
     region = (n - 1) * plan.step_samples + plan.window_samples
     clip = plan.cell_clip
     before = [_layer_fn(tf, layer) for layer in plan.before_lstm]
@@ -450,7 +458,7 @@ def _takes_training(layer):
 def to_streaming_tflite(model, path, chunk_seconds=0.1, quantization="int8", representative_data=None,
                         labels=None, sample_rate=None, *, state="internal", overwrite=False, check=True,
                         metadata=True, max_calibration_examples=64, tolerance=None, check_seconds=None,
-                        lstm_cell="float", lstm_loop="while"):
+                        lstm_cell="float", lstm_loop="auto"):
     """Writes a stateful streaming .tflite of ``model`` at ``path``, checks it, returns ``path``.
 
     Args:
@@ -475,9 +483,12 @@ def to_streaming_tflite(model, path, chunk_seconds=0.1, quantization="int8", rep
         int8 with one calibrated scale). Measured on an LSTM-16 student after 30 epochs, 32
         held-out 10 s recordings, 100 ms chunks: max |streamed - Keras| 0.015 ("float") vs 0.170
         ("int8", over the 0.15 tolerance); 0.18 vs 0.12 ms per chunk (docs/benchmarks.md).
-      lstm_loop: "while" (default): the chunk's LSTM steps run in one TFLite ``WHILE`` loop, so the
-        file's size does not depend on the chunk; "unrolled": one copy of the cell's ops per LSTM
-        step (for runtimes without ``WHILE``; ~3 KB more per step). See :func:`step_function`.
+      lstm_loop: "auto" (default): "unrolled" for chunks of up to :data:`UNROLL_UP_TO_STEPS` LSTM
+        steps (0.1 s for the student), "while" beyond; "while": the steps run in one TFLite
+        ``WHILE`` loop (~sqrt(steps) cells in its body), so the file barely grows with the chunk
+        (LSTM-16 int8: 55 / 69 KB at 0.1 / 1 s) at ~1.2x / ~1.1x the time per chunk; "unrolled":
+        one copy of the cell's ops per LSTM step (~3 KB per step: 68 / 209 KB; also for runtimes
+        without ``WHILE``). Measured in docs/export.md.
 
     Example::
 
@@ -862,6 +873,6 @@ def time_chunks(path, chunks, num_threads=1, repeats=1):
     return float(np.median(times)), float(np.percentile(times, 90))
 
 
-__all__ = ["READOUT_STATE_NAMES", "STATE_STYLES", "STREAMING_QUANTIZATIONS", "StreamingPlan", "StreamingRunner",
+__all__ = ["LSTM_LOOPS", "READOUT_STATE_NAMES", "STATE_STYLES", "UNROLL_UP_TO_STEPS", "STREAMING_QUANTIZATIONS", "StreamingPlan", "StreamingRunner",
            "check_streaming_tflite", "offline_reference", "step_function", "stream_with_function",
            "streaming_plan", "time_chunks", "to_streaming_tflite"]
