@@ -353,7 +353,7 @@ def step_function(plan, lstm_loop="auto", steps_per_iteration=None):
                 for j in range(n):
                     h, c = cell(gates_x[j:j + 1], valid[j:j + 1] > 0.5, h, c)
                     outputs.append(h)
-                hs = tf.concat(outputs, axis=0)
+                hs = tf.concat(outputs, axis=0) if plan.readout != "last" else None
             else:
                 # Each iteration runs k steps (k ~ sqrt(n), below) on rows 0..k-1 and rotates every
                 # loop variable by k rows, so that no loop output is its input passed through: the
@@ -399,7 +399,8 @@ def _steps_per_iteration(n):
 
     Why not always 1: each iteration copies the loop variables, ``(n, 4 units)`` gate inputs
     included, so one step per iteration costs O(n^2) per chunk (measured, LSTM-16 int8, 1000 ms
-    chunk = 50 steps: 1.7x the unrolled graph's time per chunk). k steps per iteration make it
+    chunk = 50 steps: 1.6x the unrolled graph's time per chunk, 1.2x with 5 steps per iteration).
+    k steps per iteration make it
     O(n^2 / k) for a body k cells long: with k ~ sqrt(n) both the extra time and the file's
     growth stay O(sqrt(n)) per chunk (docs/export.md has the measured sizes and times).
     """
