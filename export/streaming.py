@@ -64,7 +64,9 @@ by default (``lstm_cell="float"``; ``"int8"`` quantizes it too), the output laye
 (:data:`export.tflite` ``head="float"``), and so does a pooled readout (the running sum grows with
 the recording: one int8 scale cannot cover it); the state tensors are float32 at the file's boundary.
 The LSTM here is an explicit cell (matmuls + sigmoid / tanh), not the fused
-``UNIDIRECTIONAL_SEQUENCE_LSTM``: the fused op neither takes nor returns ``c``.
+``UNIDIRECTIONAL_SEQUENCE_LSTM``: the fused op neither takes nor returns ``c``. The chunk's LSTM
+steps are unrolled (one copy of the cell per step) or run in a TFLite ``WHILE`` loop, whose file
+hardly grows with the chunk (``lstm_loop``; :func:`step_function`).
 
 :class:`StreamingRunner` runs such a file chunk by chunk (both styles) and
 :func:`check_streaming_tflite` is the check every written file passes: builtin ops only, the
