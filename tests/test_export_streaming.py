@@ -197,6 +197,24 @@ def test_pooled_readout_streams_equal_offline_after_every_chunk(pooled_files, po
 
 
 @pytest.mark.parametrize("readout", ["mean", "max"])
+def test_pooled_readout_in_a_while_loop_equals_offline(pooled_students, clips, tmp_path, readout):
+    from export.checks import tflite_ops
+
+    # 300 ms = 15 LSTM steps: a WHILE loop of 3 steps per iteration (lstm_loop="auto").
+    model = pooled_students[readout]
+    path = export.to_streaming_tflite(model, str(tmp_path / "loop.tflite"), 0.3, "float32", clips[:2],
+                                      state="external", check=False)
+    assert "WHILE" in tflite_ops(path)
+    runner = StreamingRunner(path)
+    plan = streaming_plan(model, 0.3)
+    for n in (1, 2):
+        got = runner.push(clips[3][(n - 1) * plan.chunk_samples: n * plan.chunk_samples])
+        prefix = clips[3][: n * plan.chunk_samples]
+        np.testing.assert_allclose(got, offline_reference(plan, model, prefix), atol=1e-4)
+        assert runner.state["readout_count"][0, 0] == len(_lstm_sequence(model, prefix))
+
+
+@pytest.mark.parametrize("readout", ["mean", "max"])
 def test_reset_clears_the_readout_state(pooled_files, clips, readout):
     runner = StreamingRunner(pooled_files[(readout, "internal")])
     fresh = runner.stream(clips[1])
