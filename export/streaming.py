@@ -876,6 +876,7 @@ def time_chunks(path, chunks, num_threads=1, repeats=1):
     return float(np.median(times)), float(np.percentile(times, 90))
 
 
-__all__ = ["LSTM_LOOPS", "READOUT_STATE_NAMES", "STATE_STYLES", "UNROLL_UP_TO_STEPS", "STREAMING_QUANTIZATIONS", "StreamingPlan", "StreamingRunner",
+__all__ = ["LSTM_LOOPS", "READOUT_STATE_NAMES", "STATE_STYLES", "UNROLL_UP_TO_STEPS",
+           "STREAMING_QUANTIZATIONS", "StreamingPlan", "StreamingRunner",
            "check_streaming_tflite", "offline_reference", "step_function", "stream_with_function",
            "streaming_plan", "time_chunks", "to_streaming_tflite"]
