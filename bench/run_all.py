@@ -45,6 +45,8 @@ BENCHMARKS = {
     "chang2020_setups": ("chang2020_setups.py", ["--num-clips", "200", "--epochs", "8", "--patience", "3",
                                                  "--teacher-epochs", "20", "--teacher-patience", "5"]),
     "streaming": ("streaming.py", ["--epochs", "30", "--out", "{out}/streaming.json"]),
+    "streaming_size": ("streaming_size.py", ["--readouts", "last", "mean", "max", "--rounds", "5",
+                                             "--out", "{out}/streaming_size.json"]),
     "frontend_speed": ("frontend_speed.py", ["--repeats", "30", "--out", "{out}/frontend_speed.json"]),
     "backend_speed": ("backend_speed.py", []),
     # Issue 18: against the authors' PyTorch code in the same run; Keras only unless the environment

@@ -1,7 +1,8 @@
 """Streaming benchmark: stateful int8 CNN-LSTM student vs the offline model and the 10 s clip file.
 
 Model: ``CNNLSTMStudent`` LSTM 16 (Chang et al. 2020, Table 1: 16 kHz, 20-mel log-mel, conv 32
-5x5 stride 2, LSTM, dense sigmoid), any input length, fitted with plain BCE for ``--epochs`` on
+5x5 stride 2, LSTM, dense sigmoid; ``--readout`` last state, or mean / max over the LSTM's states),
+any input length, fitted with plain BCE for ``--epochs`` on
 ``--train-clips`` random ``--crop`` s crops of the built-in "events" corpus (10 s recordings,
 strong labels; a crop is labelled with the events that overlap it by >= 0.25 s). Held out:
 ``--eval`` 10 s recordings of another seed.
@@ -97,6 +98,10 @@ def main(argv=None):
                         help="skip the float32 and external-state 100 ms variants")
     parser.add_argument("--lstm-cell", default="float", choices=["int8", "float"],
                         help="to_streaming_tflite(lstm_cell=...) for the int8 files")
+    parser.add_argument("--readout", default="last", choices=["last", "mean", "max"],
+                        help="CNNLSTMStudent(readout=...): the LSTM's last state or its mean / max over time")
+    parser.add_argument("--lstm-loop", default="auto", choices=["auto", "while", "unrolled"],
+                        help="to_streaming_tflite(lstm_loop=...)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
 
@@ -115,7 +120,7 @@ def main(argv=None):
     x, y = _crops(train, args.crops, args.crop, rng)
     x_eval = np.asarray(held.waveforms, np.float32)
     classes = train.class_names
-    model = CNNLSTMStudent(num_classes=len(classes), lstm_units=args.units, clip_duration=None)
+    model = CNNLSTMStudent(num_classes=len(classes), lstm_units=args.units, readout=args.readout)
     model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="binary_crossentropy")
     start = time.perf_counter()
     model.fit(x, y, batch_size=16, epochs=args.epochs, verbose=0)
@@ -144,7 +149,7 @@ def main(argv=None):
         path = os.path.join(tmp, f"stream_{ms}ms_{quant}_{state}.tflite")
         t0 = time.perf_counter()
         export.to_streaming_tflite(model, path, ms / 1000.0, quant, calibration, labels=classes, state=state,
-                                   check_seconds=10.0, lstm_cell=args.lstm_cell)
+                                   check_seconds=10.0, lstm_cell=args.lstm_cell, lstm_loop=args.lstm_loop)
         export_s = time.perf_counter() - t0
         files[(ms, quant, state)] = path
         runner = StreamingRunner(path)
@@ -179,7 +184,8 @@ def _cost(args, results, model, classes, calibration, x_eval, rate, tmp, stream_
     from keras_audioattn.models.cnn_lstm_student import CNNLSTMStudent
 
     clip_path = os.path.join(tmp, "clip_int8.tflite")
-    clip_model = CNNLSTMStudent(num_classes=len(classes), lstm_units=args.units, clip_duration=10.0)
+    clip_model = CNNLSTMStudent(num_classes=len(classes), lstm_units=args.units, readout=args.readout,
+                                num_samples=10 * rate)
     clip_model.set_weights(model.get_weights())
     export.to_tflite(clip_model, clip_path, "int8", calibration + [w for w in x_eval[:0]], labels=classes,
                      num_samples=10 * rate)

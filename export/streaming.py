@@ -8,7 +8,15 @@ tag scores of *all the audio heard so far*. Everything that spans chunks is stat
   context, in samples: the windows of the next chunk's LSTM steps start that far back);
 * ``valid``: ``D - 1`` flags, 0 while the first LSTM steps still reach back before the start of
   the recording (their windows hold the zero-initialised buffer), 1 afterwards;
-* ``h``, ``c``: the LSTM's hidden and cell state.
+* ``h``, ``c``: the LSTM's hidden and cell state;
+* with a pooled readout (an LSTM with ``return_sequences=True`` followed by
+  :class:`~keras_audioattn.models.chang2020.SequenceReadout`, e.g. ``CNNLSTMStudent(readout=
+  "mean")``): ``readout_count`` ``(1, 1)``, the number of valid LSTM steps so far, and
+  ``readout_sum`` (mean) or ``readout_max`` (max) ``(1, units)``, the running sum / elementwise
+  max of ``h`` over those steps. Warm-up steps (windows that reach back before the recording)
+  do not count, so after ``m`` chunks the readout pools exactly the offline model's LSTM steps on
+  those ``m chunk`` samples: mean = sum / count; the max keeps the first valid step's ``h`` (it
+  does not compare it with the zero initial state). Before the first valid step the readout is 0.
 
 Geometry (all integers; ``L``/``h`` = the log-mel frame length / hop, convs with time kernel
 ``k_i`` and time stride ``s_i``): one LSTM step consumes a window of ``Wf = 1 + sum_i (k_i - 1)
@@ -27,8 +35,9 @@ Condition for this to hold ("causal time axis"): the front end frames without ce
 (``center=False``); every conv pads ``"valid"`` along time (a ``"same"`` conv pads the end of the
 recording with zeros, so the offline model's last ``(k - 1) / 2`` steps see zeros that a stream
 never sees: streamed and offline scores would agree only up to those right-context frames; such
-models are refused); the LSTM runs forwards and returns its last state; the layers after it
-(Dense, Activation, Dropout) act on that state alone. The CNN-LSTM students
+models are refused); the LSTM runs forwards and returns its last state, or its sequence into a
+``SequenceReadout`` (last / mean / max over time); the layers after it (Dense, Activation,
+Dropout) act on that ``(1, units)`` vector alone. The CNN-LSTM students
 (:class:`keras_audioattn.models.CNNLSTMStudent`, default ``padding="valid"``) meet it as built;
 other layer sequences raise a ``ValueError`` naming the layer.
 
@@ -44,15 +53,20 @@ State styles:
   resets only variable *tensors* (e.g. a fused LSTM's state), not resource variables, which keep
   their values (the same noise chunk scored 0.2752 fresh and 0.2489 after silence + reset).
 * ``state="external"``: the state is explicit: inputs ``waveform`` + ``state_samples``,
-  ``state_valid``, ``state_h``, ``state_c`` (zeros to start) and outputs ``scores`` +
-  ``next_state_*``; feed each ``next_state_*`` back as ``state_*``. Portable to any runtime.
+  ``state_valid``, ``state_h``, ``state_c`` (+ ``state_readout_count`` and ``state_readout_sum``
+  / ``state_readout_max`` with a pooled readout; :attr:`StreamingPlan.state_names`), all zeros to
+  start, and outputs ``scores`` + ``next_state_*``; feed each ``next_state_*`` back as
+  ``state_*``. Portable to any runtime.
 
 int8: the log-mel front end stays float32 (DESIGN.md: int8 log-mel loses 0.03-0.13), the conv and
 the LSTM's gate matmuls (input and recurrent) are int8, the cell's elementwise maths is float32
 by default (``lstm_cell="float"``; ``"int8"`` quantizes it too), the output layer stays float32
-(:data:`export.tflite` ``head="float"``); the state tensors are float32 at the file's boundary.
+(:data:`export.tflite` ``head="float"``), and so does a pooled readout (the running sum grows with
+the recording: one int8 scale cannot cover it); the state tensors are float32 at the file's boundary.
 The LSTM here is an explicit cell (matmuls + sigmoid / tanh), not the fused
-``UNIDIRECTIONAL_SEQUENCE_LSTM``: the fused op neither takes nor returns ``c``.
+``UNIDIRECTIONAL_SEQUENCE_LSTM``: the fused op neither takes nor returns ``c``. The chunk's LSTM
+steps are unrolled (one copy of the cell per step) or run in a TFLite ``WHILE`` loop, whose file
+hardly grows with the chunk (``lstm_loop``; :func:`step_function`).
 
 :class:`StreamingRunner` runs such a file chunk by chunk (both styles) and
 :func:`check_streaming_tflite` is the check every written file passes: builtin ops only, the
@@ -73,12 +87,24 @@ from export.common import (SCORES, check_output_path, check_signals, find_sample
                            representative_waveforms, waveform_input_spec)
 
 STATE_STYLES = ("internal", "external")
+LSTM_LOOPS = ("auto", "while", "unrolled")
+# lstm_loop="auto" unrolls chunks of up to this many LSTM steps (100 ms for the Chang student) and
+# loops beyond: measured (docs/export.md), WHILE costs ~1.2x per chunk at 1-5 steps, where the
+# unrolled file is <= 68 KB, and ~1.1x at 50 steps, where it saves 140 KB.
+UNROLL_UP_TO_STEPS = 5
 STREAMING_QUANTIZATIONS = ("float32", "int8")
 STATE_NAMES = ("samples", "valid", "h", "c")
+# Extra state of a pooled readout (SequenceReadout after an LSTM with return_sequences=True): the
+# running sum / max of h over the valid steps so far and their number (docs/export.md).
+READOUT_STATE_NAMES = {"last": (), "mean": ("readout_sum", "readout_count"),
+                       "max": ("readout_max", "readout_count")}
+# Masks the warm-up steps out of a chunk's max: below any h = o * tanh(c), which lies in [-1, 1].
+_BELOW_ANY_H = -2.0
 # Signature of internal-state files that zeroes the state (LiteRT's reset_all_variables() does not
 # touch resource variables: measured, see the module doc).
 RESET_SIGNATURE = "zero_state"
 _WAVEFORM_SCOPE = "waveform_buffer"
+_READOUT_SCOPE = "sequence_readout"
 _PASSTHROUGH = ("InputLayer", "Dropout", "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise",
                 "Identity")  # Identity: e.g. the layer that names a model's "scores" output
 
@@ -99,13 +125,22 @@ class StreamingPlan:
     front_end: object          # the LogMelSpectrogram layer
     before_lstm: list = field(default_factory=list)   # Keras layers between front end and LSTM
     lstm: object = None
-    after_lstm: list = field(default_factory=list)
+    after_lstm: list = field(default_factory=list)   # Keras layers after the readout
     cell_clip: float = 0.0
+    readout: str = "last"      # how the LSTM's states reach ``after_lstm``: "last", "mean" or "max"
+    readout_layer: object = None   # the SequenceReadout layer (None: LSTM return_sequences=False)
+
+    @property
+    def state_names(self):
+        """Names of the state tensors, in the order of the external-state file's inputs."""
+        return STATE_NAMES + READOUT_STATE_NAMES[self.readout]
 
     @property
     def state_shapes(self):
-        return {"samples": (1, self.buffer_samples), "valid": (1, self.warmup_steps),
-                "h": (1, self.units), "c": (1, self.units)}
+        shapes = {"samples": (1, self.buffer_samples), "valid": (1, self.warmup_steps),
+                  "h": (1, self.units), "c": (1, self.units)}
+        extra = {"readout_sum": (1, self.units), "readout_max": (1, self.units), "readout_count": (1, 1)}
+        return {**shapes, **{k: extra[k] for k in READOUT_STATE_NAMES[self.readout]}}
 
     def zero_state(self):
         return {k: np.zeros(s, np.float32) for k, s in self.state_shapes.items()}
@@ -117,12 +152,14 @@ def streaming_plan(model, chunk_seconds=0.1, sample_rate=None):
     Args:
       model: Keras model, waveform ``(batch, samples)`` -> scores ``(batch, classes)``, made of
         LogMelSpectrogram -> (BatchNormalization | Reshape | Conv1D/Conv2D "valid" in time |
-        Activation | Dropout)* -> LSTM (last state) -> (Dense | Activation | Dropout)*.
+        Activation | Dropout)* -> LSTM (last state, or ``return_sequences=True`` followed by a
+        ``SequenceReadout``: last / mean / max over the steps) -> (Dense | Activation | Dropout)*.
       chunk_seconds: chunk length; must be a whole number of LSTM steps (the error names the step).
     """
     import keras
 
     from keras_audioattn.layers import LogMelSpectrogram
+    from keras_audioattn.models.chang2020 import SequenceReadout
 
     waveform_input_spec(model)
     if len(model.inputs[0].shape) == 3:
@@ -144,13 +181,23 @@ def streaming_plan(model, chunk_seconds=0.1, sample_rate=None):
                          f"{[layers[i].name for i in lstm_index]})")
     lstm = layers[lstm_index[0]]
     config = lstm.get_config()
-    if config.get("return_sequences") or config.get("go_backwards") or config.get("stateful"):
-        raise ValueError(f"LSTM {lstm.name!r}: streaming needs a forward LSTM that returns its last state "
-                         "(return_sequences=False, go_backwards=False, stateful=False)")
+    if config.get("go_backwards") or config.get("stateful"):
+        raise ValueError(f"LSTM {lstm.name!r}: streaming needs a forward, non-stateful LSTM "
+                         "(go_backwards=False, stateful=False)")
+    after = layers[lstm_index[0] + 1:]
+    readout, readout_layer = "last", None
+    if config.get("return_sequences"):
+        # The sequence must be pooled over time right away (last / mean / max: running state).
+        if not after or not isinstance(after[0], SequenceReadout):
+            following = f"{after[0].name!r} ({type(after[0]).__name__})" if after else "nothing"
+            raise ValueError(f"LSTM {lstm.name!r} returns sequences and is followed by {following}: streaming "
+                             "needs return_sequences=False or a SequenceReadout (last / mean / max) right after it")
+        readout_layer, after = after[0], after[1:]
+        readout = readout_layer.mode
     if config.get("activation") != "tanh" or config.get("recurrent_activation") != "sigmoid":
         raise ValueError(f"LSTM {lstm.name!r}: streaming export supports activation='tanh' and "
                          "recurrent_activation='sigmoid' only")
-    before, after = layers[1:lstm_index[0]], layers[lstm_index[0] + 1:]
+    before = layers[1:lstm_index[0]]
     frames_window, frames_stride = 1, 1
     for layer in before:
         kind = type(layer).__name__
@@ -192,7 +239,8 @@ def streaming_plan(model, chunk_seconds=0.1, sample_rate=None):
                          window_samples=window, steps_per_chunk=chunk // step, buffer_samples=warm * step,
                          warmup_steps=warm, units=int(lstm.units), num_classes=int(out_shape[-1]),
                          front_end=front, before_lstm=before, lstm=lstm, after_lstm=after,
-                         cell_clip=float(getattr(lstm, "cell_clip", 0.0) or 0.0))
+                         cell_clip=float(getattr(lstm, "cell_clip", 0.0) or 0.0), readout=readout,
+                         readout_layer=readout_layer)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -241,22 +289,51 @@ def _activation(tf, fn, x, name):
     raise ValueError(f"layer {name!r}: activation {getattr(fn, '__name__', fn)!r} is not supported by streaming export")
 
 
-def step_function(plan):
+def step_function(plan, lstm_loop="auto", steps_per_iteration=None):
     """``step(chunk (1, C), state dict) -> (scores (1, classes), new state dict)`` in TensorFlow ops.
 
     The front end is the model's own LogMelSpectrogram layer (no weights); every other layer is
     rebuilt from its weights as constants (BatchNormalization folded into a multiply-add).
+
+    Args:
+      plan: a :class:`StreamingPlan`.
+      lstm_loop: ``"while"``: the chunk's LSTM steps run in a ``tf.while_loop`` (TFLite ``WHILE``
+        with one body subgraph of ``steps_per_iteration`` cells: the file grows with ``sqrt`` of
+        the chunk at most); ``"unrolled"``: one copy of the cell's ops per step (the converter
+        shares the weight constants between the copies, but each copy adds ~22 operators and ~25
+        tensors, ~3 KB per step); ``"auto"``: unrolled up to :data:`UNROLL_UP_TO_STEPS` steps per
+        chunk, ``"while"`` beyond.
+      steps_per_iteration: LSTM steps per ``WHILE`` iteration (a divisor of the chunk's steps);
+        default :func:`_steps_per_iteration`.
     """
     import tensorflow as tf
 
+    if lstm_loop not in LSTM_LOOPS:
+        raise ValueError(f"lstm_loop must be one of {LSTM_LOOPS}, got {lstm_loop!r}")
     lstm = plan.lstm
     kernel, recurrent, *bias = [np.asarray(w) for w in lstm.get_weights()]
     bias = bias[0] if bias else np.zeros(kernel.shape[1], np.float32)
     n, u, warm = plan.steps_per_chunk, plan.units, plan.warmup_steps
+    if lstm_loop == "auto":
+        lstm_loop = "unrolled" if n <= UNROLL_UP_TO_STEPS else "while"
     region = (n - 1) * plan.step_samples + plan.window_samples
     clip = plan.cell_clip
     before = [_layer_fn(tf, layer) for layer in plan.before_lstm]
     after = [_layer_fn(tf, layer) for layer in plan.after_lstm]
+
+    def cell(z_x, ok, h, c):
+        """One LSTM step (Keras gate order i, f, g, o); ``ok`` False (warm-up) keeps ``h``, ``c``."""
+        z = z_x + tf.matmul(h, tf.constant(recurrent))
+        i_gate = tf.sigmoid(z[:, :u])
+        f_gate = tf.sigmoid(z[:, u:2 * u])
+        g = tf.tanh(z[:, 2 * u:3 * u])
+        o_gate = tf.sigmoid(z[:, 3 * u:])
+        c_new = f_gate * c + i_gate * g
+        if clip:
+            c_new = tf.clip_by_value(c_new, -clip, clip)
+        h_new = o_gate * tf.tanh(c_new)
+        # Warm-up: steps whose window starts before the recording leave the state alone.
+        return tf.where(ok, h_new, h), tf.where(ok, c_new, c)
 
     def step(chunk, state):
         # The waveform path stays float in int8 files (like the front end): its ops are denylisted.
@@ -271,31 +348,90 @@ def step_function(plan):
         with tf.name_scope("lstm_inputs"):
             gates_x = tf.matmul(x, tf.constant(kernel)) + tf.constant(bias)  # (n, 4u), one matmul for all steps
         flags = tf.concat([state["valid"], tf.ones((1, n), tf.float32)], axis=1)
-        h, c = state["h"], state["c"]
+        valid = tf.reshape(flags[:, :n], (n, 1))  # 1 for the steps inside the recording
         with tf.name_scope("lstm_cell"):
-            for j in range(n):
-                z = gates_x[j:j + 1] + tf.matmul(h, tf.constant(recurrent))
-                i_gate = tf.sigmoid(z[:, :u])
-                f_gate = tf.sigmoid(z[:, u:2 * u])
-                g = tf.tanh(z[:, 2 * u:3 * u])
-                o_gate = tf.sigmoid(z[:, 3 * u:])
-                c_new = f_gate * c + i_gate * g
-                if clip:
-                    c_new = tf.clip_by_value(c_new, -clip, clip)
-                h_new = o_gate * tf.tanh(c_new)
-                # Warm-up: steps whose window starts before the recording leave the state alone.
-                ok = flags[:, j:j + 1] > 0.5
-                h = tf.where(ok, h_new, h)
-                c = tf.where(ok, c_new, c)
-        y = h
+            if lstm_loop == "unrolled":
+                h, c, outputs = state["h"], state["c"], []
+                for j in range(n):
+                    h, c = cell(gates_x[j:j + 1], valid[j:j + 1] > 0.5, h, c)
+                    outputs.append(h)
+                hs = tf.concat(outputs, axis=0) if plan.readout != "last" else None
+            else:
+                # Each iteration runs k steps (k ~ sqrt(n), below) on rows 0..k-1 and rotates every
+                # loop variable by k rows, so that no loop output is its input passed through: the
+                # int8 calibrator segfaults on a WHILE whose body returns an input unchanged
+                # (tensorflow/tensorflow#75140). After n steps the rows are back in order and hs
+                # (pooled readouts only) holds the n hidden states (it starts as n copies of h, not
+                # as a zeros constant of n x u floats).
+                pooled, k = plan.readout != "last", steps_per_iteration or _steps_per_iteration(n)
+                if n % k:
+                    raise ValueError(f"steps_per_iteration={k} does not divide the chunk's {n} LSTM steps")
+
+                def body(j, z_x, ok, h, c, *hs):
+                    new_hs = []
+                    for i in range(k):
+                        h, c = cell(z_x[i:i + 1], ok[i:i + 1] > 0.5, h, c)
+                        new_hs.append(h)
+                    hs = [tf.concat([hs[0][k:]] + new_hs, 0)] if pooled else []
+                    return (j + 1, tf.concat([z_x[k:], z_x[:k]], 0), tf.concat([ok[k:], ok[:k]], 0), h, c, *hs)
+
+                loop_vars = [tf.constant(0), gates_x, valid, state["h"], state["c"]]
+                loop_vars += [tf.tile(state["h"], [n, 1])] if pooled else []
+                _, _, _, h, c, *hs = tf.while_loop(lambda j, *_: j < n // k, body, loop_vars)
+                hs = hs[0] if pooled else None
+        new = {"samples": kept,
+               "valid": flags[:, -warm:] if warm else state["valid"], "h": h, "c": c}
+        if plan.readout == "last":
+            y = h
+        else:
+            # Float in int8 files (denylisted like the output layer): the running sum is unbounded.
+            with tf.name_scope(_READOUT_SCOPE):
+                y = _pooled_readout(tf, plan.readout, hs, valid, state, new)
         with tf.name_scope("output_layer"):
             for fn in after:
                 y = fn(y)
-        new = {"samples": kept,
-               "valid": flags[:, -warm:] if warm else state["valid"], "h": h, "c": c}
         return y, new
 
     return step
+
+
+def _steps_per_iteration(n):
+    """LSTM steps per ``WHILE`` iteration for ``n`` steps per chunk: the largest divisor of ``n``
+    that is at most ``sqrt(n)`` (1 for 1-3 and 5 steps, 5 for 50; below ``n`` unless ``n`` = 1).
+
+    Why not always 1: each iteration copies the loop variables, ``(n, 4 units)`` gate inputs
+    included, so one step per iteration costs O(n^2) per chunk (measured, LSTM-16 int8, 1000 ms
+    chunk = 50 steps: 1.6x the unrolled graph's time per chunk, 1.2x with 5 steps per iteration).
+    k steps per iteration make it
+    O(n^2 / k) for a body k cells long: with k ~ sqrt(n) both the extra time and the file's
+    growth stay O(sqrt(n)) per chunk (docs/export.md has the measured sizes and times).
+    """
+    import math
+
+    return max(k for k in range(1, math.isqrt(n) + 1) if n % k == 0)
+
+
+def _pooled_readout(tf, mode, hs, valid, state, new):
+    """Mean / max of h over the valid LSTM steps of the whole recording so far, as running state.
+
+    ``hs``: this chunk's ``(n, units)`` hidden states; ``valid``: ``(n, 1)`` 1 for a step whose
+    window lies inside the recording, 0 for a warm-up step (its window reaches back before the
+    first sample: the offline model has no such step, so it must not count). Writes the new
+    ``readout_*`` state into ``new`` and returns the readout ``(1, units)``: the offline
+    ``SequenceReadout`` over every LSTM step of the audio so far (0 before the first valid step,
+    like the zero state of ``readout="last"``).
+    """
+    count = state["readout_count"]
+    chunk_count = tf.reshape(tf.reduce_sum(valid), (1, 1))
+    new["readout_count"] = count + chunk_count
+    if mode == "mean":
+        new["readout_sum"] = state["readout_sum"] + tf.reduce_sum(hs * valid, axis=0, keepdims=True)
+        return new["readout_sum"] / tf.maximum(new["readout_count"], 1.0)
+    chunk_max = tf.reduce_max(tf.where(valid > 0.5, hs, _BELOW_ANY_H), axis=0, keepdims=True)
+    # The first valid step wins (the state starts at zeros, which need not be below every h).
+    new["readout_max"] = tf.where(count > 0.5, tf.maximum(state["readout_max"], chunk_max),
+                                  tf.where(chunk_count > 0.5, chunk_max, state["readout_max"]))
+    return new["readout_max"]
 
 
 def offline_reference(plan, model, waveform):
@@ -307,7 +443,8 @@ def offline_reference(plan, model, waveform):
     x = np.asarray(waveform, np.float32)[None]
     if waveform_input_spec(model) == x.shape[1]:
         return np.asarray(model(x, training=False))[0]
-    for layer in [plan.front_end] + plan.before_lstm + [plan.lstm] + plan.after_lstm:
+    readout = [plan.readout_layer] if plan.readout_layer is not None else []
+    for layer in [plan.front_end] + plan.before_lstm + [plan.lstm] + readout + plan.after_lstm:
         x = layer(x, training=False) if _takes_training(layer) else layer(x)
     return np.asarray(x)[0]
 
@@ -324,12 +461,12 @@ def _takes_training(layer):
 def to_streaming_tflite(model, path, chunk_seconds=0.1, quantization="int8", representative_data=None,
                         labels=None, sample_rate=None, *, state="internal", overwrite=False, check=True,
                         metadata=True, max_calibration_examples=64, tolerance=None, check_seconds=None,
-                        lstm_cell="float"):
+                        lstm_cell="float", lstm_loop="auto"):
     """Writes a stateful streaming .tflite of ``model`` at ``path``, checks it, returns ``path``.
 
     Args:
-      model: a causal waveform -> log-mel -> conv -> LSTM -> dense tagger (see the module doc),
-        e.g. ``CNNLSTMStudent``.
+      model: a causal waveform -> log-mel -> conv -> LSTM [-> SequenceReadout] -> dense tagger
+        (see the module doc), e.g. ``CNNLSTMStudent`` with any ``readout``.
       path: output file; an existing file raises FileExistsError unless ``overwrite``.
       chunk_seconds: seconds of audio per call (a whole number of LSTM steps: 0.02 s for the
         Chang student, so 0.02, 0.1, 1.0 ... work).
@@ -349,6 +486,12 @@ def to_streaming_tflite(model, path, chunk_seconds=0.1, quantization="int8", rep
         int8 with one calibrated scale). Measured on an LSTM-16 student after 30 epochs, 32
         held-out 10 s recordings, 100 ms chunks: max |streamed - Keras| 0.015 ("float") vs 0.170
         ("int8", over the 0.15 tolerance); 0.18 vs 0.12 ms per chunk (docs/benchmarks.md).
+      lstm_loop: "auto" (default): "unrolled" for chunks of up to :data:`UNROLL_UP_TO_STEPS` LSTM
+        steps (0.1 s for the student), "while" beyond; "while": the steps run in one TFLite
+        ``WHILE`` loop (~sqrt(steps) cells in its body), so the file barely grows with the chunk
+        (LSTM-16 int8: 55 / 69 KB at 0.1 / 1 s) at ~1.2x / ~1.1x the time per chunk; "unrolled":
+        one copy of the cell's ops per LSTM step (~3 KB per step: 68 / 209 KB; also for runtimes
+        without ``WHILE``). Measured in docs/export.md.
 
     Example::
 
@@ -360,6 +503,8 @@ def to_streaming_tflite(model, path, chunk_seconds=0.1, quantization="int8", rep
 
     if state not in STATE_STYLES:
         raise ValueError(f"state must be one of {STATE_STYLES}, got {state!r}")
+    if lstm_loop not in LSTM_LOOPS:
+        raise ValueError(f"lstm_loop must be one of {LSTM_LOOPS}, got {lstm_loop!r}")
     if lstm_cell not in ("int8", "float"):
         raise ValueError(f"lstm_cell must be 'int8' or 'float', got {lstm_cell!r}")
     if quantization not in STREAMING_QUANTIZATIONS:
@@ -371,7 +516,9 @@ def to_streaming_tflite(model, path, chunk_seconds=0.1, quantization="int8", rep
     if labels is not None and len(labels) != plan.num_classes:
         raise ValueError(f"{len(labels)} labels for a model with {plan.num_classes} output scores")
     path = check_output_path(path, overwrite, remove=False)
-    step = step_function(plan)
+    # An int8 cell runs one step per WHILE iteration: in a longer body the quantizer leaves the
+    # gate ADD of every cell after the first float (measured, 2 steps per iteration).
+    step = step_function(plan, lstm_loop, 1 if quantization == "int8" and lstm_cell == "int8" else None)
     _check_step_against_keras(plan, model, step, rep)
     module, functions = _step_module(plan, step, state)
     # (from_saved_model drops a signature without inputs, such as zero_state: measured.)
@@ -484,11 +631,12 @@ def _step_module(plan, step, state_style):
         reset = tf.function(zero_state, input_signature=[tf.TensorSpec((1,), tf.float32, name="keep")],
                             autograph=False)
         return module, [serve.get_concrete_function(), reset.get_concrete_function()]
-    specs = [chunk_spec] + [tf.TensorSpec(s, tf.float32, name=f"state_{k}") for k, s in plan.state_shapes.items()]
+    names = plan.state_names
+    specs = [chunk_spec] + [tf.TensorSpec(plan.state_shapes[k], tf.float32, name=f"state_{k}") for k in names]
 
-    def serving_default(waveform, state_samples, state_valid, state_h, state_c):
-        scores, new = step(waveform, {"samples": state_samples, "valid": state_valid, "h": state_h, "c": state_c})
-        return {SCORES: scores, **{f"next_state_{k}": new[k] for k in STATE_NAMES}}
+    def serving_default(waveform, *states):
+        scores, new = step(waveform, dict(zip(names, states)))
+        return {SCORES: scores, **{f"next_state_{k}": new[k] for k in names}}
 
     serve = tf.function(serving_default, input_signature=specs, autograph=False)
     return module, [serve.get_concrete_function()]
@@ -529,7 +677,7 @@ def _int8(converter, plan, step, rep, state_style, lstm_cell="int8"):
     import tensorflow as tf
     from tensorflow.lite.python import convert as tflite_convert
 
-    from export.tflite import _in_layers, _op_outputs
+    from export.tflite import _in_layers
 
     samples = _calibration_chunks(plan, step, rep, state_style)
 
@@ -541,7 +689,7 @@ def _int8(converter, plan, step, rep, state_style, lstm_cell="int8"):
     converter.representative_dataset = representative_dataset
     converter._experimental_calibrate_only = True  # noqa: SLF001 (as export.tflite)
     calibrated = converter.convert()
-    ops = _op_outputs(calibrated)
+    ops = _op_outputs_all(calibrated)  # every subgraph: the WHILE loop's cell is in its body
     front = [plan.front_end.name, _WAVEFORM_SCOPE]
     nodes = [name for _, name, _ in ops if _in_layers(name, front)]
     if not nodes:
@@ -551,6 +699,7 @@ def _int8(converter, plan, step, rep, state_style, lstm_cell="int8"):
     # LOGISTIC / SOFTMAX outside the LSTM cell is the output layer's.)
     nodes += [name for op, name, _ in ops
               if "output_layer/" in name or (op in ("LOGISTIC", "SOFTMAX") and "lstm_cell/" not in name)]
+    nodes += [name for _, name, _ in ops if _in_layers(name, [_READOUT_SCOPE])]
     if lstm_cell == "float":
         nodes += [name for op, name, _ in ops if "lstm_cell/" in name and op != "FULLY_CONNECTED"]
     quantized = tflite_convert.mlir_quantize(
@@ -574,8 +723,10 @@ def _assert_main_subgraph(flatbuffer):
 def _assert_int8_network(flatbuffer, cell=True):
     """The conv, the LSTM's input matmul and its cell must be integer in an int8 streaming file.
 
-    (With internal state the first step's recurrent matmul reads the float resource variable and
-    stays float: the quantizer leaves an op alone whose input has no calibrated range.)"""
+    Reads every subgraph (a ``WHILE`` loop's cell is in its body). (With internal state and
+    ``lstm_loop="unrolled"`` the first step's recurrent matmul reads the float resource variable
+    and stays float: the quantizer leaves an op alone whose input has no calibrated range; in the
+    ``WHILE`` body ``h`` is quantized on entry, so every recurrent matmul is int8.)"""
     ops = _op_outputs_all(flatbuffer)
     network = [(op, name, dtype) for op, name, dtype in ops
                if op in (("CONV_2D", "FULLY_CONNECTED", "TANH") if cell else ("CONV_2D", "FULLY_CONNECTED"))
@@ -586,9 +737,25 @@ def _assert_int8_network(flatbuffer, cell=True):
 
 
 def _op_outputs_all(flatbuffer):
-    from export.tflite import _op_outputs
+    """``[(op name, first output tensor name, dtype name), ...]`` of every subgraph (the LiteRT
+    interpreter lists subgraph 0 only; the LSTM cell of a ``WHILE`` loop is in its body)."""
+    from ai_edge_litert import schema_py_generated as schema
 
-    return _op_outputs(flatbuffer)
+    model = schema.Model.GetRootAs(bytes(flatbuffer), 0)
+    ops_by_code = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    types = {v: k.lower() for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+    out = []
+    for g in range(model.SubgraphsLength()):
+        graph = model.Subgraphs(g)
+        for o in range(graph.OperatorsLength()):
+            op = graph.Operators(o)
+            if not op.OutputsLength():
+                continue
+            code = model.OperatorCodes(op.OpcodeIndex())
+            tensor = graph.Tensors(op.Outputs(0))
+            out.append((ops_by_code.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "CUSTOM"),
+                        (tensor.Name() or b"").decode(), types.get(tensor.Type(), "unknown")))
+    return out
 
 
 # ------------------------------------------------------------------------------------------------
@@ -709,6 +876,7 @@ def time_chunks(path, chunks, num_threads=1, repeats=1):
     return float(np.median(times)), float(np.percentile(times, 90))
 
 
-__all__ = ["STATE_STYLES", "STREAMING_QUANTIZATIONS", "StreamingPlan", "StreamingRunner",
+__all__ = ["LSTM_LOOPS", "READOUT_STATE_NAMES", "STATE_STYLES", "UNROLL_UP_TO_STEPS",
+           "STREAMING_QUANTIZATIONS", "StreamingPlan", "StreamingRunner",
            "check_streaming_tflite", "offline_reference", "step_function", "stream_with_function",
            "streaming_plan", "time_chunks", "to_streaming_tflite"]
