@@ -105,19 +105,24 @@ def check_case(case, atol, work):
     data = np.load(case["data"])
     x = _inputs(data)
     want = {k[len("output_"):]: data[k] for k in data.files if k.startswith("output_")}
-    done = []
+    done, clock = [], [time.perf_counter()]
+
+    def mark(check):  # the check passed; its seconds go to the results (where a group's time goes)
+        done.append(check)
+        case.setdefault("check_seconds", {})[check] = round(time.perf_counter() - clock[0], 2)
+        clock[0] = time.perf_counter()
 
     loaded = keras.saving.load_model(case["model"], compile=False)
     reference = _flat(loaded(x, training=False))
     _compare(want, reference, atol, atol, "TF-saved model loaded here vs TF")
-    done.append("load")
+    mark("load")
 
     fresh = loaded.__class__.from_config(loaded.get_config())
     if not fresh.built:
         fresh(x, training=False)
     fresh.set_weights(loaded.get_weights())
     _compare(reference, _flat(fresh(x, training=False)), 1e-6, 1e-6, "from_config rebuild vs loaded")
-    done.append("build")
+    mark("build")
 
     if case["trains"]:
         before = [keras.ops.convert_to_numpy(w) for w in fresh.trainable_weights]
@@ -137,14 +142,14 @@ def check_case(case, atol, work):
                  if np.array_equal(keras.ops.convert_to_numpy(w), b)]
         if stuck:
             raise AssertionError(f"fit step: no gradient reached {stuck}")
-        done.append("fit")
+        mark("fit")
 
     path = case.get("save_trained") or os.path.join(work, f"{case['name']}.keras")
     expected = _flat(fresh(x, training=False))
     fresh.save(path)
     reloaded = keras.saving.load_model(path, compile=False)
     _compare(expected, _flat(reloaded(x, training=False)), 1e-6, 1e-6, ".keras round trip on this backend")
-    done.append("round_trip")
+    mark("round_trip")
     return done
 
 
@@ -193,7 +198,7 @@ def main(argv):
             t0, c0 = time.perf_counter(), time.process_time()
             try:
                 done = check_case(case, float(plan.get("atol", 1e-5)), work)
-                entry = {"ok": True, "checks": done}
+                entry = {"ok": True, "checks": done, "check_seconds": case.get("check_seconds", {})}
             except Exception as error:  # reported per case by the test
                 entry = {"ok": False, "error": f"{type(error).__name__}: {error}",
                          "traceback": traceback.format_exc(limit=8)}
