@@ -12,15 +12,9 @@ from keras_audioattn.layers.attention_lstm import (  # noqa: E402,F401
     SemanticAttentionLSTMCell,
     TemporalAttentionLSTMCell,
 )
-from keras_audioattn.layers.attention_pooling import (  # noqa: E402,F401
-    POOLING_LAYERS,
-    GlobalAttentionPooling,
-    GlobalWeightedRankPooling,
-    TimeFrequencyAveragePooling,
-    TimeFrequencyMaxPooling,
-    TwoStepAttentionPooling,
-    get_pooling,
-)
+# 2APAE's poolings (Deshmukh et al. 2020): POOLING_LAYERS, GlobalAttentionPooling, GlobalWeightedRankPooling,
+# TimeFrequencyAveragePooling, TimeFrequencyMaxPooling, TwoStepAttentionPooling, get_pooling.
+from keras_audioattn.models.deshmukh2020.attention_pooling_layer import *  # noqa: E402,F401,F403
 from keras_audioattn.layers.classifier_attention import ClassifierAttentionBlock  # noqa: E402,F401
 from keras_audioattn.layers.tag_attention import (  # noqa: E402,F401
     CONCAT_MODES,
