@@ -66,8 +66,8 @@ def _build(name, scale):
         y = np.eye(10, dtype="float32")[rng.integers(0, 10, batch)]
         return model, x, y
     config = presets.model_config(spec["preset"], for_training=True, sample_rate=rate)
-    if "clip_duration" in config:
-        config["clip_duration"] = seconds
+    if "num_samples" in config:  # the fixed-length families (PresetFamily.fixed_length)
+        config["num_samples"] = samples
     for key in ("max_seconds",):
         if key in config:
             config[key] = seconds

@@ -86,7 +86,7 @@ def main(argv=None):
                            "loadavg_start": os.getloadavg()}, "models": []}
     tmp = tempfile.mkdtemp(prefix="bench_export_")
     for units in args.units:
-        model = CNNLSTMStudent(num_classes=y_train.shape[1], lstm_units=units, clip_duration=10.0)
+        model = CNNLSTMStudent(num_classes=y_train.shape[1], lstm_units=units, num_samples=160_000)
         model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
         model.fit(x_train, y_train, epochs=args.train_epochs, batch_size=8, verbose=0)
         want = np.asarray(model.predict(x_eval, batch_size=4, verbose=0))

@@ -96,7 +96,7 @@ def main(argv=None):
     labels = list(data.class_names)
 
     teacher = VGGishTeacher(num_classes=len(labels), blocks=json.loads(args.teacher_blocks), dense_units=[64],
-                            clip_duration=args.duration)
+                            num_samples=round(args.duration * 16000))
     if args.setup != "bce":
         teacher.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
         teacher.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs, verbose=0)
@@ -106,7 +106,7 @@ def main(argv=None):
     rows = []
     for units in args.units:
         start = time.perf_counter()
-        student = CNNLSTMStudent(num_classes=len(labels), lstm_units=units, clip_duration=args.duration,
+        student = CNNLSTMStudent(num_classes=len(labels), lstm_units=units, num_samples=round(args.duration * 16000),
                                  cell_clip=args.cell_clip, name=f"cnn_lstm_student_{units}")
         distiller = Distiller.from_setup(args.setup, teacher, student)
         distiller.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
@@ -121,7 +121,8 @@ def main(argv=None):
         # depend on the clip length; the .tflite's framing and LSTM loop length do).
         deployed = student
         if args.latency_duration != args.duration:
-            deployed = CNNLSTMStudent(num_classes=len(labels), lstm_units=units, clip_duration=args.latency_duration,
+            deployed = CNNLSTMStudent(num_classes=len(labels), lstm_units=units,
+                                      num_samples=round(args.latency_duration * 16000),
                                       cell_clip=args.cell_clip, name=f"cnn_lstm_student_{units}_deployed")
             deployed.set_weights(student.get_weights())
         long_clip = np.resize(x_test[0], int(16000 * args.latency_duration))[None].astype(np.float32)
