@@ -131,7 +131,7 @@ def test_student_sequence_outputs_and_readouts(readout):
     assert tiny_student(readout="mean").get_layer("lstm").return_sequences
 
 
-@pytest.mark.parametrize("builder", [tiny_student, tiny_teacher])
+@pytest.mark.parametrize("builder", [tiny_student, tiny_student_last, tiny_teacher])
 def test_overfits_tiny_batch(builder, batch):
     _, y = batch
     import keras
@@ -143,7 +143,8 @@ def test_overfits_tiny_batch(builder, batch):
     x = np.stack([0.2 * np.sin(2 * np.pi * f * t) + 0.01 * rng.normal(size=t.size) for f in (300, 900, 2500)])
     x = x.astype("float32")
 
-    assert_overfits(builder(), x, y, epochs=40, loss="binary_crossentropy", jit_compile=False,
+    # 60 epochs: the 4-unit tiny student with the presets' max readout reaches 0.21x its start loss in 40.
+    assert_overfits(builder(), x, y, epochs=60, loss="binary_crossentropy", jit_compile=False,
                     optimizer=keras.optimizers.Adam(3e-2))
 
 
