@@ -21,7 +21,8 @@ micro-AUPRC; test micro-AUPRC, mean ± sd over 3 seeds; ``docs/chang2020.md``): 
 state the student stays near chance (0.229 ± 0.009; chance 0.202, training BCE stalls at 0.54), and
 neither input normalisation (0.225 ± 0.002), Adam 1e-3 (0.259 ± 0.029) nor gradient clipping
 (``global_clipnorm=1``: never binds, the gradient norm is about 0.3) changes that; the max readout
-learns (0.588 ± 0.051; the mean readout 0.393 ± 0.016).
+learns (0.588 ± 0.051; the mean readout 0.393 ± 0.016). LSTM-16: max 0.338 ± 0.038 vs last
+0.245 ± 0.024. None of the pooled LSTM-64 runs had converged at 36 epochs.
 
 The clip length is a data setting (``DataSettings.duration`` = 10 s); the models take any length
 and ``audioattn train`` fixes their ``num_samples`` from it (``PresetFamily.fixed_length``).
