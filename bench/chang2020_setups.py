@@ -61,6 +61,27 @@ def _mean_sd(values):
     return float(values.mean()), float(values.std(ddof=1)) if values.size > 1 else 0.0
 
 
+def tagging_splits(num_clips, data_seed, duration):
+    """``synthesize("tagging", ...)`` split 70/15/15 as ``(train, val, test, class_names)``; each
+    split is ``(waveforms float32 (n, samples), targets float32 (n, 8))``, test first in the corpus."""
+    import numpy as np
+    from keras_audioattn.data.synthetic import synthesize
+    data = synthesize("tagging", num_clips, seed=data_seed, duration=duration)
+    x = np.asarray(data.waveforms, np.float32)
+    y = np.asarray(data.targets, np.float32)
+    n_test = n_val = int(round(0.15 * len(x)))
+    return ((x[n_test + n_val:], y[n_test + n_val:]), (x[n_test:n_test + n_val], y[n_test:n_test + n_val]),
+            (x[:n_test], y[:n_test]), list(data.class_names))
+
+
+def auprc(target, scores):
+    """``{"micro", "macro"}`` DCASE 2019 Task 5 AUPRC (:func:`keras_audioattn.metrics.dcase2019_task5_auprc`)."""
+    from keras_audioattn.metrics import dcase2019_task5_auprc
+    warnings.filterwarnings("ignore", message=".*have no positive in y_true.*")
+    return {"micro": float(dcase2019_task5_auprc(target, scores, average="micro")),
+            "macro": float(dcase2019_task5_auprc(target, scores, average="macro"))}
+
+
 def similarity_stats(loss_cls, feature_map, normalizations=("frame", "channel_map", "channel_vector")):
     """Statistics of G (Eq. 3) and G~ (Eq. 6) for a batch of hint maps under each normalisation."""
     import keras
@@ -201,27 +222,14 @@ def run(args, checkpoint=None):
     import keras
     import numpy as np
 
-    from keras_audioattn.data.synthetic import synthesize
     from keras_audioattn.distillation import Distiller
     from keras_audioattn.losses import IntraUtteranceSimilarityLoss
     from keras_audioattn.metrics import dcase2019_task5_auprc
     from keras_audioattn.models import CNNLSTMStudent, VGGishTeacher
 
     started = time.time()
-    data = synthesize("tagging", args.num_clips, seed=args.data_seed, duration=args.duration)
-    x = np.asarray(data.waveforms, np.float32)
-    y = np.asarray(data.targets, np.float32)
-    labels = list(data.class_names)
-    n_test = n_val = int(round(0.15 * len(x)))
-    x_test, y_test = x[:n_test], y[:n_test]
-    x_val, y_val = x[n_test:n_test + n_val], y[n_test:n_test + n_val]
-    x_train, y_train = x[n_test + n_val:], y[n_test + n_val:]
-
-    def auprc(target, scores):
-        warnings.filterwarnings("ignore", message=".*have no positive in y_true.*")
-        return {"micro": float(dcase2019_task5_auprc(target, scores, average="micro")),
-                "macro": float(dcase2019_task5_auprc(target, scores, average="macro"))}
-
+    (x_train, y_train), (x_val, y_val), (x_test, y_test), labels = tagging_splits(
+        args.num_clips, args.data_seed, args.duration)
     prior = auprc(y_test, np.tile(y_train.mean(0), (len(y_test), 1)))
     results = {"args": vars(args), "labels": labels, "splits": [len(x_train), len(x_val), len(x_test)],
                "prior": prior, "runs": [], "uptime_start": os.popen("uptime").read().strip()}

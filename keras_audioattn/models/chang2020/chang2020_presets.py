@@ -11,6 +11,19 @@ epochs without validation AUPRC gain), Sec. 4.4 (the distillation terms). Not in
 batch size (32), the teacher's recipe (the paper received Kim's trained teacher; Adam 1e-4 with
 early stopping on validation micro-AUPRC, patience 10, is ours).
 
+Readout (issue 15; the one deviation from Table 1 in these presets): the student presets
+(``chang2020-student-lstm*``, ``chang2020-table2-lstm*`` and the ``-tiny`` variant) use
+``readout="max"``, the max over time of the LSTM's hidden states, not the last hidden state that
+Table 1 implies (the class default stays ``readout="last"``). Measured with
+``bench/chang2020_student_recipe.py`` (BCE only, 280 training clips of 10 s of the built-in
+tagging corpus, LSTM-64, Adam 1e-4, at most 36 epochs, early stopping on validation
+micro-AUPRC; test micro-AUPRC, mean ± sd over 3 seeds; ``docs/chang2020.md``): with the last
+state the student stays near chance (0.229 ± 0.009; chance 0.202, training BCE stalls at 0.54), and
+neither input normalisation (0.225 ± 0.002), Adam 1e-3 (0.259 ± 0.029) nor gradient clipping
+(``global_clipnorm=1``: never binds, the gradient norm is about 0.3) changes that; the max readout
+learns (0.588 ± 0.051; the mean readout 0.393 ± 0.016). LSTM-16: max 0.338 ± 0.038 vs last
+0.245 ± 0.024. None of the pooled LSTM-64 runs had converged at 36 epochs.
+
 The clip length is a data setting (``DataSettings.duration`` = 10 s); the models take any length
 and ``audioattn train`` fixes their ``num_samples`` from it (``PresetFamily.fixed_length``).
 
@@ -71,10 +84,13 @@ _register(Preset(
 for _units in LSTM_SIZES:
     _register(Preset(
         f"chang2020-student-lstm{_units}", "chang2020-student",
+        # readout "max", not Table 1's last state: the last state does not train on 10 s clips at
+        # Adam 1e-4 (measured, module docstring and docs/chang2020.md).
         model={"num_classes": 8, "lstm_units": _units, "num_mel_bins": 20, "sample_rate": 16000,
-               "normalize_inputs": False, "readout": "last"},
+               "normalize_inputs": False, "readout": "max"},
         recipe=STUDENT_RECIPE, data=DATA,
-        paper=f"Chang et al. 2020, Table 1 (LSTM {_units}), Sec. 4.2-4.4; batch size 32 is ours"))
+        paper=f"Chang et al. 2020, Table 1 (LSTM {_units}), Sec. 4.2-4.4; batch size 32 and the max readout "
+              "(measured: the last state does not train on 10 s clips) are ours"))
 # Table 2's counts: 85 mel bins into the conv (see the student's module docstring); otherwise as above.
 for _units in LSTM_SIZES:
     _register(Preset(
