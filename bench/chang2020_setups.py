@@ -39,6 +39,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [os.path.dirname(_HERE)] + [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 
+SAMPLE_RATE = 16000  # the corpus and the Chang front ends (Sec. 4.2)
 SETUP_NAMES = ("bce", "bce+kd", "bce+kd+sp", "bce+kd+iusp", "bce+kd+sp+iusp")
 SMALL = dict(num_clips=48, duration=2.0, teacher_width=0.125, teacher_epochs=3, epochs=2, patience=2,
              units=[16], seeds=[0], setups=list(SETUP_NAMES), int8=False, grad_norms=False, batch_size=8)
@@ -181,8 +182,9 @@ def main(argv=None):
                         help="student Adam learning rate (paper: 1e-4, which needs far more steps than the "
                              "CPU budget allows; see docs/chang2020.md)")
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--readout", default="mean", choices=("last", "mean", "max"),
-                        help="student readout (\"last\" stays at chance on 10 s clips: docs/chang2020.md)")
+    parser.add_argument("--readout", default="max", choices=("last", "mean", "max"),
+                        help="student readout (the presets' max; \"last\" stays at chance on 10 s clips, "
+                             "docs/chang2020.md; the first table there used mean)")
     parser.add_argument("--clipnorm", type=float, default=None, help="Adam global_clipnorm for the students")
     parser.add_argument("--normalize-inputs", action="store_true", help="input BatchNorm in the students")
     parser.add_argument("--temperature", type=float, default=1.0, help="KD temperature")
@@ -240,7 +242,7 @@ def run(args, checkpoint=None):
     keras.utils.set_random_seed(1234)
     blocks = [[max(1, int(round(f * args.teacher_width))) for f in b] for b in ((64,), (128,), (256, 256), (512, 512))]
     teacher = VGGishTeacher(num_classes=len(labels), blocks=blocks, dense_units=[2048, 128], pooling="time",
-                            clip_duration=args.duration, name="teacher")
+                            num_samples=round(args.duration * SAMPLE_RATE), name="teacher")
     teacher.compile(optimizer=keras.optimizers.Adam(args.teacher_lr), loss="binary_crossentropy")
     t0 = time.time()
     stopper = AUPRCEarlyStopping(teacher, x_val, y_val, args.teacher_patience, args.batch_size)
@@ -266,7 +268,8 @@ def run(args, checkpoint=None):
             for setup in args.setups:
                 keras.utils.set_random_seed(seed)
                 t0 = time.time()
-                student = CNNLSTMStudent(num_classes=len(labels), lstm_units=units, clip_duration=args.duration,
+                student = CNNLSTMStudent(num_classes=len(labels), lstm_units=units,
+                                         num_samples=round(args.duration * SAMPLE_RATE),
                                          readout=args.readout, normalize_inputs=args.normalize_inputs,
                                          name=f"student_lstm{units}")
                 distiller = Distiller.from_setup(setup, teacher, student, temperature=args.temperature,
