@@ -12,7 +12,7 @@ from keras_audioattn.data.manifest import save_class_names, write_manifest
 from tests.export_models import LABELS, SAMPLE_RATE, tiny_conv_model, waveforms
 
 
-def test_export_command(tmp_path, capsys):
+def test_export_command(tmp_path, capsys, monkeypatch):
     keras.utils.set_random_seed(0)
     model = tiny_conv_model()
     run_dir = tmp_path / "run"
@@ -45,3 +45,15 @@ def test_export_command(tmp_path, capsys):
     assert main(["export", "--model", str(run_dir), "--tflite", str(tmp_path / "x.tflite"),
                  "--quantization", "int8"]) == 2
     assert "--representative" in capsys.readouterr().err
+
+    # A file that fails its check: exit status 1, one line naming every failing input, what passed,
+    # and the flag to try (the tolerance is made impossible here; tests/test_export_tflite.py checks
+    # that the check itself fails on a wrong file).
+    monkeypatch.setitem(export.TOLERANCES, "int8", 1e-9)
+    failing = tmp_path / "strict.tflite"
+    assert main(["export", "--model", str(run_dir), "--tflite", str(failing), "--quantization", "int8",
+                 "--representative", str(manifest)]) == 1
+    err = capsys.readouterr().err
+    assert "int8 .tflite on silence" in err and "int8 .tflite on noise" in err and "Traceback" not in err
+    assert "--quantization dynamic" in err and f"{failing}.failed" in err, err
+    assert os.path.isfile(f"{failing}.failed") and not os.path.exists(failing)

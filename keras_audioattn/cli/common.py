@@ -23,6 +23,15 @@ class UsageError(Exception):
     """A problem with how a command was called; printed without a traceback."""
 
 
+class CommandFailed(Exception):
+    """The command's result failed its own check (e.g. an exported file); printed without a
+    traceback, exit status 1. ``arguments``: library argument names the message mentions."""
+
+    def __init__(self, message, arguments=()):
+        super().__init__(message)
+        self.arguments = tuple(arguments)
+
+
 #: Library argument -> flag, where the flag is not ``--`` + the name with dashes.
 ARGUMENT_FLAGS = {
     "overrides": "--config-overrides",
@@ -70,7 +79,7 @@ def message(error, command=None):
 
 def exit_code(error):
     """Exit status of an error printed as one line (None: an unexpected error, traceback kept)."""
-    if isinstance(error, NonFiniteWeightsError):
+    if isinstance(error, (NonFiniteWeightsError, CommandFailed)):
         return 1
     if isinstance(error, (UsageError, ValueError, FileNotFoundError, FileExistsError, IsADirectoryError,
                           NotADirectoryError, PermissionError)):
@@ -106,5 +115,5 @@ def json_dict(text):
     return value
 
 
-__all__ = ["ARGUMENT_FLAGS", "COMMAND_FLAGS", "UsageError", "arguments_as", "exit_code", "flag", "json_dict",
+__all__ = ["ARGUMENT_FLAGS", "COMMAND_FLAGS", "CommandFailed", "UsageError", "arguments_as", "exit_code", "flag", "json_dict",
            "message"]

@@ -16,6 +16,7 @@ import os
 
 import keras
 
+from keras_audioattn.cli.common import CommandFailed
 from keras_audioattn.data.manifest import load_class_names, load_manifest
 from keras_audioattn.training.arguments import ArgumentError
 from keras_audioattn.training.run_folder import resolve_model
@@ -126,14 +127,21 @@ def run(args):
     if sample_rate is None:
         raise ValueError("the model has no sample_rate attribute: pass --sample-rate")
     if args.saved_model:
-        path = export.to_saved_model(model, args.saved_model, labels, sample_rate, version=args.version,
-                                     scores_key=args.scores_key, overwrite=args.overwrite)
+        try:
+            path = export.to_saved_model(model, args.saved_model, labels, sample_rate, version=args.version,
+                                         scores_key=args.scores_key, overwrite=args.overwrite)
+        except export.ExportCheckError as error:
+            raise CommandFailed(f"SavedModel {args.saved_model}: {error}") from None
         print(f"SavedModel: {path}")
     if args.tflite:
-        path = export.to_tflite(model, args.tflite, args.quantization, representative_data=args.representative,
-                                labels=labels, sample_rate=sample_rate, num_samples=args.num_samples,
-                                front_end=args.front_end, head=args.head, scores_key=args.scores_key,
-                                overwrite=args.overwrite)
+        try:
+            path = export.to_tflite(model, args.tflite, args.quantization, representative_data=args.representative,
+                                    labels=labels, sample_rate=sample_rate, num_samples=args.num_samples,
+                                    front_end=args.front_end, head=args.head, scores_key=args.scores_key,
+                                    overwrite=args.overwrite)
+        except export.ExportCheckError as error:  # one line naming the flags, not a traceback
+            raise CommandFailed(f"{error} (the file is kept as {args.tflite}.failed)",
+                                getattr(error, "arguments", ())) from None
         print(f"TFLite ({args.quantization}): {path} ({os.path.getsize(path)} bytes)")
         channels = export.common.waveform_channels(model)
         if channels is not None:
