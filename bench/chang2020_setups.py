@@ -197,6 +197,13 @@ def main(argv=None):
     parser.add_argument("--retable", action="store_true",
                         help="only rewrite <out>/<name>.txt from the existing JSON (no training)")
     args = parser.parse_args(argv)
+    return drive(args, parser, run, format_table, SMALL, "setups", SETUP_NAMES)
+
+
+def drive(args, parser, run, format_table, small, option, valid):
+    """What the Chang benches' ``main`` shares: ``--retable`` (the table again from the JSON),
+    ``--small`` (``small``'s settings), the check of ``--<option>`` against ``valid``, then
+    ``run(args, checkpoint)`` writing ``<out>/<name>.json`` / ``.txt`` atomically after each run."""
     if args.retable:
         with open(os.path.join(args.out, f"{args.name}.json")) as f:
             results = json.load(f)
@@ -204,11 +211,12 @@ def main(argv=None):
         print(format_table(results))
         return results
     if args.small:
-        for key, value in SMALL.items():
+        for key, value in small.items():
             setattr(args, key, value)
-    unknown = [s for s in args.setups if s not in SETUP_NAMES]
+    unknown = [s for s in getattr(args, option) if s not in valid]
     if unknown:
-        parser.error(f"--setups: unknown {unknown}; choose from {list(SETUP_NAMES)}")
+        parser.error(f"--{option}: unknown {unknown}; choose from {list(valid)}")
+
     def save(results, final=False):
         results["complete"] = final
         _atomic_write(os.path.join(args.out, f"{args.name}.json"), json.dumps(results, indent=1))

@@ -43,7 +43,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [os.path.dirname(_HERE)] + [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 
-from bench.chang2020_setups import AUPRCEarlyStopping, _atomic_write, _mean_sd, auprc, tagging_splits  # noqa: E402
+from bench.chang2020_setups import AUPRCEarlyStopping, _mean_sd, auprc, drive, tagging_splits  # noqa: E402
 
 #: name -> (readout, normalize_inputs, learning_rate or None for --learning-rate, global_clipnorm)
 VARIANTS = {
@@ -77,28 +77,7 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=None, help="TensorFlow intra- and inter-op threads")
     parser.add_argument("--retable", action="store_true", help="only rewrite the .txt from the existing JSON")
     args = parser.parse_args(argv)
-    if args.retable:
-        with open(os.path.join(args.out, f"{args.name}.json")) as f:
-            results = json.load(f)
-        _atomic_write(os.path.join(args.out, f"{args.name}.txt"), format_table(results) + "\n")
-        print(format_table(results))
-        return results
-    if args.small:
-        for key, value in SMALL.items():
-            setattr(args, key, value)
-    unknown = [v for v in args.variants if v not in VARIANTS]
-    if unknown:
-        parser.error(f"--variants: unknown {unknown}; choose from {list(VARIANTS)}")
-
-    def save(results, final=False):
-        results["complete"] = final
-        _atomic_write(os.path.join(args.out, f"{args.name}.json"), json.dumps(results, indent=1))
-        _atomic_write(os.path.join(args.out, f"{args.name}.txt"), format_table(results) + "\n")
-
-    results = run(args, checkpoint=save)
-    save(results, final=True)
-    print(format_table(results))
-    return results
+    return drive(args, parser, run, format_table, SMALL, "variants", VARIANTS)
 
 
 def run(args, checkpoint=None):

@@ -167,10 +167,10 @@ def main(argv=None):
         _cost(args, results, model, classes, calibration, x_eval, rate, tmp, stream_path)
     _detection(args, results, held, classes, offline, x_eval, stream_path)
     if args.out:
+        from keras_audioattn.files import write_json  # atomic (temporary file + rename)
+
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out + ".tmp", "w") as f:
-            json.dump(results, f, indent=2)
-        os.replace(args.out + ".tmp", args.out)
+        write_json(args.out, results)
     return results
 
 

@@ -136,10 +136,10 @@ def main(argv=None):
             print(json.dumps({row["file"] + "/unrolled": ratios[row["file"] + "/unrolled"]}), flush=True)
     results = {"args": vars(args), "files": rows, "ratios": ratios, "load_average": os.getloadavg()}
     if args.out:
+        from keras_audioattn.files import write_json  # atomic (temporary file + rename)
+
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out + ".tmp", "w") as f:
-            json.dump(results, f, indent=2)
-        os.replace(args.out + ".tmp", args.out)
+        write_json(args.out, results)
     return results
 
 
