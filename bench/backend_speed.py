@@ -94,13 +94,7 @@ def worker(names, scale, warmup, steps, out_path):
         try:
             model, x, y = _build(name, scale)
             model.compile(optimizer="adam", loss=MODELS[name]["loss"])
-            for _ in range(warmup):
-                model.train_on_batch(x, y)
-            times = []
-            for _ in range(steps):
-                start = time.perf_counter()
-                model.train_on_batch(x, y)
-                times.append(time.perf_counter() - start)
+            times = time_train_steps(model, x, y, warmup, steps)
             batch = len(x[0] if isinstance(x, list) else x)
             results["models"][name] = {"median_step_s": statistics.median(times), "steps_s": times,
                                        "examples_per_s": batch / statistics.median(times), "batch": batch,
@@ -109,6 +103,19 @@ def worker(names, scale, warmup, steps, out_path):
             results["models"][name] = {"error": f"{type(error).__name__}: {str(error)[:300]}"}
     with open(out_path, "w", encoding="utf-8") as f:
         json.dump(results, f)
+
+
+def time_train_steps(model, x, y, warmup, steps):
+    """Seconds of each of ``steps`` ``train_on_batch`` calls after ``warmup`` untimed ones (tracing,
+    allocations); the speed benches report their median."""
+    for _ in range(warmup):
+        model.train_on_batch(x, y)
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        model.train_on_batch(x, y)
+        times.append(time.perf_counter() - start)
+    return times
 
 
 def cpu_model():

@@ -57,7 +57,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -70,7 +69,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)  # the repository: keras_audioattn and bench.backend_speed
 
-from bench.backend_speed import cpu_model  # noqa: E402  (light: standard library only at import)
+from bench.backend_speed import cpu_model, time_train_steps  # noqa: E402  (light: standard library only at import)
 BACKENDS = ("tensorflow", "jax", "torch")
 DEFAULT_MALLOC_THRESHOLD = 16 * 2 ** 30  # 16 GiB: every tensor of these models stays on the heap
 
@@ -180,13 +179,7 @@ def keras_worker(name, small, warmup, steps, threads, out_path, jit_compile="aut
     keras.utils.set_random_seed(0)
     thread_settings = _set_threads(threads)
     model, x, y, batch, shape = _keras_model(name, small, jit_compile)
-    for _ in range(warmup):
-        model.train_on_batch(x, y)
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        model.train_on_batch(x, y)
-        times.append(time.perf_counter() - start)
+    times = time_train_steps(model, x, y, warmup, steps)
     step = statistics.median(times)
     result = {"batch": batch, "input_shape": list(shape), "warmup": warmup, "steps": steps,
               "step_s": times, "median_step_s": step, "examples_per_s": batch / step,
