@@ -5,11 +5,11 @@ A subclass builds a functional graph in ``__init__`` and calls
 
 * ``get_config`` / ``from_config``: the constructor arguments the model was built with (defaults
   filled in), plus ``name``, ``trainable`` and ``dtype``.
+  A subclass whose arguments are not JSON-friendly (e.g. a nested model) overrides
+  :meth:`serialize_argument` / :meth:`deserialize_arguments`, not ``get_config``.
 * attributes: after ``__init__`` every constructor argument is an attribute (``model.num_classes``)
   unless the subclass assigned that attribute itself -- it does so only where the value differs
-  from the argument as given (e.g. ``num_classes=None`` without a classifier). A subclass whose arguments are not
-  JSON-friendly (e.g. a nested model) overrides :meth:`serialize_argument` /
-  :meth:`deserialize_arguments`, not ``get_config``.
+  from the argument as given (e.g. ``num_classes=None`` without a classifier).
 * argument checks: an unknown constructor argument raises ``TypeError`` naming it (with a close
   match); ``deprecated_arguments`` maps an old name to its new one (with a ``DeprecationWarning``)
   so that older code and older ``.keras`` files keep working for one release.
