@@ -160,14 +160,23 @@ def gradient_norms(distiller, x, y):
     return norms
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def bench_parser(doc, name, small_help):
+    """The options every Chang bench has: outputs, ``--small`` / ``--retable`` (:func:`drive`)
+    and the tagging corpus (clips, data seed, clip length)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--out", default=os.path.join(_HERE, "results"))
-    parser.add_argument("--name", default="chang2020_setups", help="file stem of the JSON / txt outputs")
-    parser.add_argument("--small", action="store_true", help="a tiny configuration (notebook / CI)")
+    parser.add_argument("--name", default=name, help="file stem of the JSON / txt outputs")
+    parser.add_argument("--small", action="store_true", help=small_help)
+    parser.add_argument("--retable", action="store_true",
+                        help="only rewrite <out>/<name>.txt from the existing JSON (no training)")
     parser.add_argument("--num-clips", type=int, default=240, help="synthetic tagging clips (70/15/15 split)")
     parser.add_argument("--data-seed", type=int, default=11)
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per clip (paper: 10)")
+    return parser
+
+
+def main(argv=None):
+    parser = bench_parser(__doc__, "chang2020_setups", "a tiny configuration (notebook / CI)")
     parser.add_argument("--teacher-width", type=float, default=0.25,
                         help="conv widths x this (1.0: VGGish 64-128-256-512; the CPU budget needs less)")
     parser.add_argument("--teacher-epochs", type=int, default=25)
@@ -194,8 +203,6 @@ def main(argv=None):
                         help="export every student to full int8 and score the .tflite")
     parser.add_argument("--calibration-clips", type=int, default=8)
     parser.add_argument("--grad-norms", default=True, action=argparse.BooleanOptionalAction)
-    parser.add_argument("--retable", action="store_true",
-                        help="only rewrite <out>/<name>.txt from the existing JSON (no training)")
     args = parser.parse_args(argv)
     return drive(args, parser, run, format_table, SMALL, "setups", SETUP_NAMES)
 

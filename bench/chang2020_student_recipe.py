@@ -32,7 +32,6 @@ every run, so an interrupted run keeps what it measured; ``--out`` defaults to `
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -43,7 +42,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [os.path.dirname(_HERE)] + [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 
-from bench.chang2020_setups import AUPRCEarlyStopping, _mean_sd, auprc, drive, tagging_splits  # noqa: E402
+from bench.chang2020_setups import (AUPRCEarlyStopping, _mean_sd, auprc, bench_parser, drive,  # noqa: E402
+                                    tagging_splits)
 
 #: name -> (readout, normalize_inputs, learning_rate or None for --learning-rate, global_clipnorm)
 VARIANTS = {
@@ -60,13 +60,7 @@ SMALL = dict(num_clips=40, duration=2.0, epochs=2, patience=2, units=[16], seeds
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=os.path.join(_HERE, "results"))
-    parser.add_argument("--name", default="chang2020_student_recipe", help="file stem of the JSON / txt outputs")
-    parser.add_argument("--small", action="store_true", help="a tiny configuration (smoke test)")
-    parser.add_argument("--num-clips", type=int, default=240, help="synthetic tagging clips (70/15/15 split)")
-    parser.add_argument("--data-seed", type=int, default=11)
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per clip (paper: 10)")
+    parser = bench_parser(__doc__, "chang2020_student_recipe", "a tiny configuration (smoke test)")
     parser.add_argument("--units", type=int, nargs="+", default=[64])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -75,7 +69,6 @@ def main(argv=None):
     parser.add_argument("--learning-rate", type=float, default=1e-4, help="Adam learning rate (paper: 1e-4)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--threads", type=int, default=None, help="TensorFlow intra- and inter-op threads")
-    parser.add_argument("--retable", action="store_true", help="only rewrite the .txt from the existing JSON")
     args = parser.parse_args(argv)
     return drive(args, parser, run, format_table, SMALL, "variants", VARIANTS)
 
