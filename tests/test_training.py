@@ -418,3 +418,25 @@ def test_fixed_length_families_get_num_samples_from_the_data():
     _, config = training.network_config("jung2020-tagger", 3, training.data_settings("jung2020-tagger", 8000, 0.5),
                                         small=True)
     assert config.get("num_samples") is None
+
+
+def test_adapt_fits_the_standardisation_and_the_output_bias_on_training_batches():
+    """The driver's data-dependent step: 2APAE's dataset standardisation and its label-prior
+    output biases (``output_bias_init="label_prior"``) from the training batches it reads."""
+    import tensorflow as tf
+
+    from keras_audioattn.models import TwoStepAttentionSED
+    from keras_audioattn.training.train import _adapt
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(2.0, 3.0, (10, 6, 8)).astype("float32")
+    y = (rng.random((10, 3)) < [0.2, 0.5, 0.9]).astype("float32")
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(4)
+    model = TwoStepAttentionSED(3, encoder_filters=(4,), num_mel_bins=8)
+    assert _adapt(model, ds)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model.normalizer.mean), x.reshape(-1, 8).mean(0), rtol=1e-5)
+    p = (y.sum(0) + 0.5) / 11.0
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model.pooling_layer.time_classification_bias),
+                               np.log(p / (1 - p)), rtol=1e-5)
+    zeros = TwoStepAttentionSED(3, encoder_filters=(4,), num_mel_bins=8, normalization=None, output_bias_init="zeros")
+    assert not _adapt(zeros, ds)  # nothing data-dependent to fit

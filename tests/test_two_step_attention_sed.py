@@ -138,6 +138,76 @@ def test_fit_with_clip_labels_only_overfits_and_trains_the_decoder(options):
     assert history["auc"][-1] > 0.9  # compiled metrics are computed on the "clip" output
 
 
+def _prior_logits(y):
+    p = (y.sum(0) + 0.5) / (len(y) + 1.0)
+    return np.log(p / (1 - p))
+
+
+@pytest.mark.parametrize("pooling, options", [
+    ("two_step", {}), ("two_step", {"pooling_config": {"time_mixing": "dilated", "dilations": [1, 2]}}),
+    ("two_step", {"pooling_config": {"time_mixing": "conv"}}), ("attention", {}), ("max", {}), ("average", {})])
+def test_initialize_output_bias_sets_the_label_log_odds(pooling, options):
+    """The output branch's per-class bias becomes log(p / (1 - p)), p = (positives + 0.5) / (n + 1)."""
+    _, y = _data(batch=9, classes=3, seed=4)
+    y[:, 2] = 0.0  # a class never present still gets a finite bias
+    model = TwoStepAttentionSED(3, pooling=pooling, **SMALL, **options)
+    assert model.output_bias_pending()
+    model.initialize_output_bias(y)
+    assert not model.output_bias_pending()
+    expected = _prior_logits(y)
+    layer = model.pooling_layer
+    if pooling == "two_step" and layer.time_mixing == "dilated":
+        got = _numpy(layer.time_input_bias)[1::2]
+    elif pooling == "two_step":
+        got = _numpy(layer.time_classification_bias)
+    elif pooling == "attention":
+        got = _numpy(layer.bias)[3:]
+    else:
+        got = _numpy(model.get_layer("class_conv").bias)
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+    assert np.all(np.isfinite(got))
+    if pooling == "average":  # GAP of sigmoid(bias) with zero class-conv kernel = the smoothed prior
+        conv = model.get_layer("class_conv")
+        conv.set_weights([np.zeros_like(conv.get_weights()[0]), conv.get_weights()[1]])
+        x, _ = _data(batch=2, classes=3)
+        np.testing.assert_allclose(_numpy(model(x)["scores"]), np.broadcast_to(1 / (1 + np.exp(-expected)), (2, 3)),
+                                   rtol=1e-5)
+    with pytest.raises(ValueError, match="labels must have shape"):
+        model.initialize_output_bias(y[:, :2])
+
+
+def test_fit_starts_from_the_label_prior_once_and_zeros_keeps_the_authors_start(tmp_path):
+    x, y = _data(batch=6, frames=12, seed=5)
+    model = TwoStepAttentionSED(3, **SMALL)
+    model.normalizer.adapt(x)
+    model.compile(keras.optimizers.Adam(0.0))  # lr 0: what fit changes is the initialisation alone
+    model.fit(x, y, epochs=1, verbose=0)
+    np.testing.assert_allclose(_numpy(model.pooling_layer.time_classification_bias), _prior_logits(y), rtol=1e-6)
+    # A later fit (other labels) and a loaded model keep the biases they have.
+    model.fit(x, 1.0 - y, epochs=1, verbose=0)
+    np.testing.assert_allclose(_numpy(model.pooling_layer.time_classification_bias), _prior_logits(y), rtol=1e-6)
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.output_bias_init == "label_prior" and not loaded.output_bias_pending()
+    zeros = TwoStepAttentionSED(3, output_bias_init="zeros", **SMALL)
+    zeros.compile(keras.optimizers.Adam(0.0))
+    zeros.fit(x, y, epochs=1, verbose=0)
+    assert not np.any(_numpy(zeros.pooling_layer.time_classification_bias))
+    dense = TwoStepAttentionSED(3, num_frames=12, pooling_config={"time_mixing": "dense"}, **SMALL)
+    assert not dense.output_bias_pending()  # no per-class bias: fit leaves it
+    with pytest.raises(ValueError, match="dense"):
+        dense.initialize_output_bias(y)
+    with pytest.raises(ValueError, match="output_bias_init"):
+        TwoStepAttentionSED(3, output_bias_init="prior", **SMALL)
+
+
+def test_paper_presets_start_from_zero_biases():
+    for name in kit.presets_of("deshmukh2020"):
+        expected = "label_prior" if name in ("deshmukh2020-2apae-any-length", "deshmukh2020-tiny") else "zeros"
+        assert preset_registry.get(name).model["output_bias_init"] == expected, name
+
+
 # --- saving -----------------------------------------------------------------------------------
 
 

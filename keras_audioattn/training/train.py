@@ -80,17 +80,24 @@ def _compile(model, task, class_names, optimizer, loss):
 
 
 def _adapt(model, train_ds, max_clips=512):
-    """Fits data-dependent layers (2APAE's "dataset" standardisation) on training clips."""
-    if getattr(model, "normalization", None) != "dataset" or not hasattr(model, "adapt_normalization"):
+    """Fits data-dependent layers on up to ``max_clips`` training clips: 2APAE's "dataset"
+    standardisation, and its output biases from the labels (``output_bias_init="label_prior"``)."""
+    normalize = getattr(model, "normalization", None) == "dataset" and hasattr(model, "adapt_normalization")
+    prior = hasattr(model, "output_bias_pending") and model.output_bias_pending()
+    if not (normalize or prior):
         return False
-    clips, count = [], 0
-    for x, _ in train_ds:
+    clips, labels, count = [], [], 0
+    for x, y in train_ds:
         x = x[0] if isinstance(x, (tuple, list)) else x
         clips.append(np.asarray(x))
+        labels.append(np.asarray(y["scores"] if isinstance(y, dict) else y))
         count += clips[-1].shape[0]
         if count >= max_clips:
             break
-    model.adapt_normalization(np.concatenate(clips)[:max_clips])
+    if normalize:
+        model.adapt_normalization(np.concatenate(clips)[:max_clips])
+    if prior:
+        model.initialize_output_bias(np.concatenate(labels)[:max_clips])
     return True
 
 

@@ -75,6 +75,12 @@ class _ClassMapPooling(keras.layers.Layer):
     def _build_weights(self):
         pass
 
+    def set_output_bias(self, logits):
+        """Sets the per-class bias of the layer's classification logits to ``logits``
+        ``(classes,)``; returns False where the layer has none (the class maps' own bias, the 1x1
+        class conv before the layer, then sets the level), True where it was set."""
+        return False
+
     def compute_output_shape(self, input_shape):
         _check_class_maps(self, input_shape)
         shapes = _output_spec_shapes(input_shape)
@@ -246,6 +252,23 @@ class TwoStepAttentionPooling(_ClassMapPooling):
                 self.add_weight(name=f"time_dilated{d}_kernel", shape=(t, 2 * k, 1),
                                 initializer=keras.initializers.RandomNormal(stddev=0.1))
                 for d in self.dilations]
+
+    def set_output_bias(self, logits):
+        """Sets the step-2 classification bias (per class) to ``logits``; see the base class.
+        ``time_mixing="dense"`` shares its biases across classes (one per frame, as the authors'
+        ``nn.Linear`` over time) and has no per-class level to set: ValueError."""
+        logits = ops.convert_to_numpy(logits).astype("float32").reshape(-1)
+        if self.time_mixing == "dense":
+            raise ValueError("TwoStepAttentionPooling: time_mixing='dense' (the authors' nn.Linear over time) "
+                             "shares its biases across classes; it has no per-class output bias to set "
+                             "(use output_bias_init='zeros').")
+        if self.time_mixing == "dilated":  # channel 2 j + 1 of the first filter is class j's classification branch
+            bias = ops.convert_to_numpy(self.time_input_bias).copy()
+            bias[1::2] = logits
+            self.time_input_bias.assign(bias)
+        else:
+            self.time_classification_bias.assign(logits)
+        return True
 
     def _attention_shapes(self, input_shape):
         batch, time, mel, classes = input_shape
@@ -436,6 +459,13 @@ class GlobalAttentionPooling(_ClassMapPooling):
         k = self.num_classes
         self.kernel = self.add_weight(name="kernel", shape=(k, 2 * k), initializer="glorot_uniform")
         self.bias = self.add_weight(name="bias", shape=(2 * k,), initializer="zeros")
+
+    def set_output_bias(self, logits):
+        """Sets the bias of the classification map (the second half of ``bias``) to ``logits``."""
+        bias = ops.convert_to_numpy(self.bias).copy()
+        bias[self.num_classes:] = ops.convert_to_numpy(logits).astype("float32").reshape(-1)
+        self.bias.assign(bias)
+        return True
 
     def _attention_shapes(self, input_shape):
         return {"attention": tuple(input_shape)}

@@ -27,7 +27,7 @@ FAMILY = register_family(PresetFamily(
     train_overrides={"include_front_end": True},  # training from audio files: the waveform input
     # Tiny clips have fewer frames than the paper's dense step 2 (311): the tiny configuration
     # uses the any-length step 2 (pooling_config {} = each pooling's defaults).
-    tiny={"encoder_filters": [4, 8], "num_frames": None, "pooling_config": {},
+    tiny={"encoder_filters": [4, 8], "num_frames": None, "pooling_config": {}, "output_bias_init": "label_prior",
           "front_end": {"fft_length": 256, "frame_length": 256, "frame_step": 128, "num_mel_bins": 16,
                         "fmax": 4000.0}},
     tiny_of="deshmukh2020-2apae"))
@@ -46,26 +46,32 @@ _LOSS = "; loss BCE + alpha * MSE(reconstruction), Eq. 7/17"
 # 1024), no normalisation of its input, BCE on the clipped clip probability.
 _AUTHORS_STEP2 = {"num_frames": 311, "pooling_config": {"time_mixing": "dense", "time_input_norm": False},
                   "loss_on": "probability"}
+# The paper presets start every class at probability 0.5 (zero biases, as the authors); the
+# package's label-prior start (output_bias_init="label_prior") is the class default only.
+_ZEROS = {"output_bias_init": "zeros"}
 
 _PRESETS = {
-    "deshmukh2020-2apae": (dict(_AUTHORS_STEP2),
+    "deshmukh2020-2apae": (dict(_AUTHORS_STEP2, **_ZEROS),
                            "Sec. IV-D, Tables I-III; Table IV row 2APAE (alpha = 0.001); step 2 as the "
                            "authors' code (nn.Linear over 311 frames)" + _LOSS),
-    "deshmukh2020-two-step-alpha0": (dict(_AUTHORS_STEP2, alpha=0.0), "Table V, alpha = 0.0"),
-    "deshmukh2020-two-step-alpha0.01": (dict(_AUTHORS_STEP2, alpha=0.01), "Table V, alpha = 0.01" + _LOSS),
-    "deshmukh2020-2apae-relu-decoder": (dict(_AUTHORS_STEP2, decoder_activation="relu"),
+    "deshmukh2020-two-step-alpha0": (dict(_AUTHORS_STEP2, alpha=0.0, **_ZEROS), "Table V, alpha = 0.0"),
+    "deshmukh2020-two-step-alpha0.01": (dict(_AUTHORS_STEP2, alpha=0.01, **_ZEROS), "Table V, alpha = 0.01" + _LOSS),
+    "deshmukh2020-2apae-relu-decoder": (dict(_AUTHORS_STEP2, decoder_activation="relu", **_ZEROS),
                                         "authors' code: decoder ends in ReLU" + _LOSS),
     # The package's default step 2 (any number of frames; issue 19): not the paper's layer.
     "deshmukh2020-2apae-any-length": (
-        {"pooling_config": {"time_mixing": "context", "time_input_norm": True}, "loss_on": "logit"},
+        {"pooling_config": {"time_mixing": "context", "time_input_norm": True}, "loss_on": "logit",
+         "output_bias_init": "label_prior"},
         "2APAE with the package's step 2 (whole-clip context at any length, normalised step-2 input, "
-        "BCE from the log-odds); not in the paper" + _LOSS),
-    "deshmukh2020-gap": ({"pooling": "average", "decoder": False, "alpha": 0.0},
+        "BCE from the log-odds, output biases started at the label prior); not in the paper" + _LOSS),
+    "deshmukh2020-gap": ({"pooling": "average", "decoder": False, "alpha": 0.0, **_ZEROS},
                          "Table IV, GAP (on the 2APAE encoder)"),
-    "deshmukh2020-gmp": ({"pooling": "max", "decoder": False, "alpha": 0.0}, "Table IV, GMP (on the 2APAE encoder)"),
-    "deshmukh2020-gwrp": ({"pooling": "gwrp", "pooling_config": {"r": 0.9998}, "decoder": False, "alpha": 0.0},
+    "deshmukh2020-gmp": ({"pooling": "max", "decoder": False, "alpha": 0.0, **_ZEROS},
+                         "Table IV, GMP (on the 2APAE encoder)"),
+    "deshmukh2020-gwrp": ({"pooling": "gwrp", "pooling_config": {"r": 0.9998}, "decoder": False, "alpha": 0.0,
+                           **_ZEROS},
                           "Table IV, GWRP [13] (r = 0.9998 as in the authors' code; on the 2APAE encoder)"),
-    "deshmukh2020-attention": ({"pooling": "attention", "decoder": False, "alpha": 0.0},
+    "deshmukh2020-attention": ({"pooling": "attention", "decoder": False, "alpha": 0.0, **_ZEROS},
                                "Table IV, attention pooling (Atrous AP [14], on the 2APAE encoder)"),
 }
 

@@ -24,6 +24,7 @@ _NORMALIZATIONS = ("dataset", "per_clip", None)
 _DECODER_ACTIVATIONS = ("linear", "relu")
 _INPUTS = ("log_mel", "waveform")
 _LOSS_ON = ("auto", "probability", "logit")
+_OUTPUT_BIAS_INITS = ("label_prior", "zeros")
 
 
 def _include_front_end(value, arguments):
@@ -111,6 +112,13 @@ class TwoStepAttentionSED(AudioModel):
         loss_on: BCE on ``"probability"`` (the clipped clip output; the authors'), on ``"logit"``
             (the pooling's exact log-odds ``clip_logit``, two-step only; also returned as an
             output), or ``"auto"`` (default: ``"logit"`` where the pooling provides it).
+        output_bias_init: ``"label_prior"`` (default; not in the paper) -- the first
+            :meth:`fit` on label arrays sets each class's output bias to the log-odds of its
+            frequency in those labels (:meth:`initialize_output_bias`; Lin et al. 2017, Sec. 4.1),
+            so that training starts from the constant-prior ranking; ``"zeros"`` -- every class
+            starts at probability 0.5 (the authors'; the paper presets). Why: under Adam a bias
+            moves about one learning rate per step, and the two-step pooling sets each class's
+            level through per-class scalars only (docs/deshmukh2020.md, "below prior").
         name: model name.
 
     The authors' step 2 (a dense map over a fixed number of frames) is
@@ -134,7 +142,7 @@ class TwoStepAttentionSED(AudioModel):
                  pooling_config=None, decoder=True, alpha=0.001, decoder_activation="linear",
                  include_front_end=False, num_mel_bins=64, num_frames=None, num_samples=None, sample_rate=32000,
                  front_end=None, normalization="dataset", return_attention=True, loss_on="auto",
-                 name="two_step_attention_sed", **kwargs):
+                 output_bias_init="label_prior", name="two_step_attention_sed", **kwargs):
         num_classes = validation.positive_int(num_classes, "num_classes", _OWNER)
         encoder_filters = validation.int_sequence(encoder_filters, "encoder_filters", _OWNER)
         validation.one_of(pooling, "pooling", sorted(POOLING_LAYERS), _OWNER)
@@ -149,6 +157,7 @@ class TwoStepAttentionSED(AudioModel):
         sample_rate = validation.positive_int(sample_rate, "sample_rate", _OWNER)
         validation.one_of(normalization, "normalization", _NORMALIZATIONS, _OWNER)
         validation.one_of(loss_on, "loss_on", _LOSS_ON, _OWNER)
+        validation.one_of(output_bias_init, "output_bias_init", _OUTPUT_BIAS_INITS, _OWNER)
         pooling_config = dict(pooling_config or {})
         front_end_config = dict(front_end or {})
 
@@ -218,6 +227,7 @@ class TwoStepAttentionSED(AudioModel):
         self.front_end = front_end  # the LogMelSpectrogram layer (or None); its arguments: front_end_config
         self.normalizer = normalizer
         self.pooling_layer = pool_layer
+        self.class_conv = self.get_layer("class_conv")
 
     # ------------------------------------------------------------------------------------------
     def reconstruction_target(self, x):
@@ -241,6 +251,48 @@ class TwoStepAttentionSED(AudioModel):
                                    for i in range(0, len(data), batch_size)], axis=0)
         self.normalizer.adapt(data)
         return self
+
+    def initialize_output_bias(self, labels):
+        """Sets each class's output bias to the log-odds of its frequency in ``labels``
+        ``(examples, num_classes)`` (0/1 or soft), smoothed as ``(positives + 0.5) / (n + 1)`` so
+        that a class never or always present gets a finite bias. The bias is the pooling's own
+        classification bias where it has one (two-step, attention), else the 1x1 class conv's
+        (GAP / GMP / GWRP: then the mean T-F probability starts at the prior). Returns the model.
+
+        With ``output_bias_init="label_prior"`` the first :meth:`fit` on label arrays calls it;
+        call it yourself before fitting on a ``tf.data.Dataset`` or a generator. Raises
+        ValueError for the authors' dense step 2 (no per-class bias)."""
+        y = np.asarray(labels, dtype="float64")
+        if y.ndim != 2 or y.shape[1] != self.num_classes or len(y) == 0:
+            raise ValueError(f"{_OWNER}.initialize_output_bias: labels must have shape (examples, "
+                             f"{self.num_classes}); got {y.shape}")
+        p = (y.sum(axis=0) + 0.5) / (len(y) + 1.0)
+        logits = np.log(p / (1.0 - p)).astype("float32")
+        if not self.pooling_layer.set_output_bias(logits):
+            kernel, _ = self.class_conv.get_weights()
+            self.class_conv.set_weights([kernel, logits])
+        self._output_bias_initialized = True
+        return self
+
+    def output_bias_pending(self):
+        """True when ``output_bias_init="label_prior"`` applies and has not been done: the output
+        biases still hold their initial zeros (a fresh model, not a loaded or trained one) and the
+        pooling has a per-class bias (not the authors' dense step 2)."""
+        if self.output_bias_init != "label_prior" or getattr(self, "_output_bias_initialized", False):
+            return False
+        if self.pooling == "two_step" and self.pooling_layer.time_mixing == "dense":
+            return False
+        weights = [w for w in self.pooling_layer.weights if "bias" in w.path] or [self.class_conv.bias]
+        return all(not np.any(ops.convert_to_numpy(w)) for w in weights)
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        """``keras.Model.fit``; with ``output_bias_init="label_prior"`` a fresh model first sets
+        its output biases from the label array ``y`` (:meth:`initialize_output_bias`). On a
+        dataset or generator (``y=None``) the biases stay as they are: call
+        :meth:`initialize_output_bias` first."""
+        if y is not None and not isinstance(y, dict) and self.output_bias_pending():
+            self.initialize_output_bias(ops.convert_to_numpy(y))
+        return super().fit(x, y, *args, **kwargs)
 
     def get_embedding_model(self):
         """A model from the input to the encoder output ``(batch, time, mel, encoder_filters[-1])``
