@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import inspect
 import io
 import json
 import os
@@ -222,6 +223,14 @@ def _current_names(cls, model_cfg):
             return dict(model_cfg)  # both names stored: compared as they are
 
 
+def _constructor_defaults(cls):
+    """``{argument: default}`` of ``cls.__init__`` ({} for None)."""
+    if cls is None:
+        return {}
+    return {name: p.default for name, p in inspect.signature(cls.__init__).parameters.items()
+            if p.default is not inspect.Parameter.empty}
+
+
 def _check_same_run(out, stored, model_cfg, data, cls=None):
     """``--resume`` with another architecture / data setting: ValueError naming the differences.
 
@@ -230,6 +239,11 @@ def _check_same_run(out, stored, model_cfg, data, cls=None):
     (a key the settings no longer have, e.g. ``recording_duration``, is ignored)."""
     fresh = json.loads(json.dumps(_current_names(cls, model_cfg), default=str))
     old = json.loads(json.dumps(_current_names(cls, stored.get("model") or {}), default=str))
+    # An argument an older run did not store has the constructor's default (as loading its
+    # model.keras gives), e.g. 2APAE's output_bias_init.
+    for name, default in _constructor_defaults(cls).items():
+        if name not in old and name in fresh:
+            old[name] = json.loads(json.dumps(default, default=str))
     diffs = [f"{k}: {old.get(k)!r} -> {fresh.get(k)!r}" for k in sorted(set(old) | set(fresh))
              if old.get(k) != fresh.get(k)]
     # A key an older run did not store has the data settings' default (e.g. "batching": "pad").
