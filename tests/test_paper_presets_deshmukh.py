@@ -1,6 +1,5 @@
-"""Deshmukh et al. 2020 presets = the paper (``../shared/papers/deshmukh2020_2apae_mtl_sed.txt``; a table
-with the source of each value) and the
-authors' code where the paper is silent (DESIGN.md)."""
+"""Deshmukh et al. 2020 presets = the paper (``../shared/papers/deshmukh2020_2apae_mtl_sed.txt``; a
+table with the source of each value) and the authors' code where the paper is silent (DESIGN.md)."""
 
 import pytest
 
@@ -51,7 +50,6 @@ RECIPE = [
 @pytest.mark.parametrize("name, expected, source", ROWS, ids=[r[0] for r in ROWS])
 def test_deshmukh_presets_are_the_paper(name, expected, source):
     entry = presets.get_preset(name)
-    model_args = entry["model"]
     want = dict(expected)
     if "TWO_STEP_ALPHA" in want:
         want["alpha"] = want.pop("TWO_STEP_ALPHA")
