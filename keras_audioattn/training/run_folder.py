@@ -224,10 +224,10 @@ def _current_names(cls, model_cfg):
 
 
 def _constructor_defaults(cls):
-    """``{argument: default}`` of ``cls.__init__`` ({} for None)."""
+    """``{argument: default}`` of the model class or builder ``cls`` ({} for None)."""
     if cls is None:
         return {}
-    return {name: p.default for name, p in inspect.signature(cls.__init__).parameters.items()
+    return {name: p.default for name, p in inspect.signature(cls).parameters.items()
             if p.default is not inspect.Parameter.empty}
 
 
