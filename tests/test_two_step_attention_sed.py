@@ -195,6 +195,7 @@ def test_fit_starts_from_the_label_prior_once_and_zeros_keeps_the_authors_start(
     zeros.fit(x, y, epochs=1, verbose=0)
     assert not np.any(_numpy(zeros.pooling_layer.time_classification_bias))
     dense = TwoStepAttentionSED(3, num_frames=12, pooling_config={"time_mixing": "dense"}, **SMALL)
+    assert not dense.pooling_layer.has_output_bias() and model.pooling_layer.has_output_bias()
     assert not dense.output_bias_pending()  # no per-class bias: fit leaves it
     with pytest.raises(ValueError, match="dense"):
         dense.initialize_output_bias(y)

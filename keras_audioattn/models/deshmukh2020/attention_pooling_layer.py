@@ -75,6 +75,11 @@ class _ClassMapPooling(keras.layers.Layer):
     def _build_weights(self):
         pass
 
+    def has_output_bias(self):
+        """Whether the clip scores have a per-class level that :meth:`set_output_bias` can set
+        (here or in the class maps' own bias). False only for the authors' dense step 2."""
+        return True
+
     def set_output_bias(self, logits):
         """Sets the per-class bias of the layer's classification logits to ``logits``
         ``(classes,)``; returns False where the layer has none (the class maps' own bias, the 1x1
@@ -253,12 +258,16 @@ class TwoStepAttentionPooling(_ClassMapPooling):
                                 initializer=keras.initializers.RandomNormal(stddev=0.1))
                 for d in self.dilations]
 
+    def has_output_bias(self):
+        """``time_mixing="dense"`` shares its biases across classes (one per frame, as the authors'
+        ``nn.Linear`` over time): no per-class level to set."""
+        return self.time_mixing != "dense"
+
     def set_output_bias(self, logits):
         """Sets the step-2 classification bias (per class) to ``logits``; see the base class.
-        ``time_mixing="dense"`` shares its biases across classes (one per frame, as the authors'
-        ``nn.Linear`` over time) and has no per-class level to set: ValueError."""
+        ValueError where :meth:`has_output_bias` is False."""
         logits = ops.convert_to_numpy(logits).astype("float32").reshape(-1)
-        if self.time_mixing == "dense":
+        if not self.has_output_bias():
             raise ValueError("TwoStepAttentionPooling: time_mixing='dense' (the authors' nn.Linear over time) "
                              "shares its biases across classes; it has no per-class output bias to set "
                              "(use output_bias_init='zeros').")

@@ -280,7 +280,7 @@ class TwoStepAttentionSED(AudioModel):
         pooling has a per-class bias (not the authors' dense step 2)."""
         if self.output_bias_init != "label_prior" or getattr(self, "_output_bias_initialized", False):
             return False
-        if self.pooling == "two_step" and self.pooling_layer.time_mixing == "dense":
+        if not self.pooling_layer.has_output_bias():
             return False
         weights = [w for w in self.pooling_layer.weights if "bias" in w.path] or [self.class_conv.bias]
         return all(not np.any(ops.convert_to_numpy(w)) for w in weights)
