@@ -111,13 +111,17 @@ def test_saved_model_serves_the_keras_scores(export_model, tmp_path):
 # --- LiteRT -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("quantization", ["float32", "int8"])
+@pytest.mark.parametrize("quantization", ["float32", "float16", "int8"])
 def test_litert_export(export_model, quantization, tmp_path):
+    """float16 covers silence too: its file rounds the z-normalisation's epsilon (1e-10) to 0, which
+    made a silent clip 0 * inf = NaN before IntervalMaxPooling selected 0 for a constant clip."""
     clips = np.stack([_clip(8000, i) for i in range(6)])
     report = kit.run_litert_export_test(export_model, clips, quantization, tmp_path, labels=["a", "b", "c"],
                                         sample_rate=SR)
     if quantization == "float32":
         assert report["max_abs_error"] <= 1e-4
+    elif quantization == "float16":
+        assert report["max_abs_error"] <= 2e-2
     else:  # tighter than the exporter's int8 tolerance (0.15): softmax scores within 0.1
         assert report["max_abs_error"] < 0.1
         assert report["ops"] & {"CONV_2D", "FULLY_CONNECTED", "BATCH_MATMUL"}

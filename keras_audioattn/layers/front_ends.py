@@ -537,7 +537,10 @@ class IntervalMaxPooling(keras.layers.Layer):
                 count = ops.maximum(ops.sum(maskf, axis=1, keepdims=True), 1.0)
                 mean = ops.sum(x * maskf, axis=1, keepdims=True) / count
                 var = ops.sum(ops.square(x - mean) * maskf, axis=1, keepdims=True) / count
-            x = (x - mean) / ops.sqrt(var + self.epsilon)
+            # A constant (silent) clip has var == 0: its z-scores are 0 by a select rather than
+            # by 0 / sqrt(epsilon), which a float16 .tflite (epsilon 1e-10 rounds to 0) turns
+            # into 0 * inf = NaN. Equal to (x - mean) / sqrt(var + epsilon) in float32.
+            x = ops.where(var > 0, (x - mean) / ops.sqrt(var + self.epsilon), ops.zeros_like(x))
         if mask is not None:
             x = ops.where(mask, x, ops.full_like(x, -3.0e38))
         num_out = (n * self.target_rate) // self.sample_rate
