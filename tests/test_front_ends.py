@@ -400,3 +400,22 @@ def test_log_mel_stays_float_inside_int8_model(tmp_path):
     assert np.int8 in by_op["FULLY_CONNECTED"]  # while the classifier is int8
     # int8 softmax output: steps of 1/256 plus the quantised dense layer.
     np.testing.assert_allclose(run_tflite(tflite, x[:2])[0], keras.ops.convert_to_numpy(model(x[:2])), atol=0.03)
+
+
+def test_tiny_log_offset_survives_a_float16_tflite(tmp_path):
+    """The 2APAE front end's log(mel + 1e-8): 1e-8 is below float16's range, so a float16 file made
+    silence log(0) = -inf until the layer scaled the offset by a power of two (same float32 value)."""
+    from tests import kit
+
+    config = SMALL_CONFIGS[1]  # Deshmukh-like, log_offset 1e-8
+    layer = LogMelSpectrogram(**config)
+    x = _test_signal(3, 4000, config["sample_rate"])
+    x[2] = 0.0  # silence: every mel energy 0, the log is log(1e-8)
+    actual = keras.ops.convert_to_numpy(layer(x))
+    np.testing.assert_allclose(actual, _ref_log_mel(x, **config), atol=2e-4, rtol=0)
+    np.testing.assert_allclose(actual[2], np.log(1e-8), rtol=1e-6)
+    inputs = keras.Input((4000,), name="waveform")
+    pooled = keras.layers.GlobalAveragePooling1D()(layer(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(pooled / 20.0))
+    report = kit.run_litert_export_test(model, x[:2], "float16", tmp_path, sample_rate=config["sample_rate"])
+    assert report["max_abs_error"] <= 2e-2

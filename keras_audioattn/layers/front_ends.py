@@ -45,6 +45,9 @@ _MEL_PROJECTIONS = ("sparse", "dense")
 # Where the mel filter triangles are linear: "hz" (librosa / Slaney) or "mel" (VGGish mel_features).
 _MEL_TRIANGLES = ("hz", "mel")
 
+# float16's smallest normal number (2^-14): smaller constants lose precision or vanish in float16 files.
+_FLOAT16_NORMAL_MIN = 2.0 ** -14
+
 
 # ----------------------------------------------------------------------------------------------
 # NumPy helpers (run once, at construction; the results are graph constants)
@@ -434,7 +437,14 @@ class LogMelSpectrogram(keras.layers.Layer):
             weighted = ops.concatenate([by_bin * w for w in self._sparse_weights], axis=0)
             mel = ops.segment_sum(weighted, self._sparse_bands, num_segments=self.num_mel_bins + 1)
             mel = ops.transpose(mel[: self.num_mel_bins], (1, 2, 0))
-        return ops.log(mel + self.log_offset)
+        if self.log_offset >= _FLOAT16_NORMAL_MIN:
+            return ops.log(mel + self.log_offset)
+        # An offset below float16's smallest normal number (e.g. the 2APAE front end's 1e-8) rounds
+        # to 0 or loses its digits in a float16 .tflite, whose silence then gives log(0) = -inf.
+        # log(s (mel + offset)) - log(s) with a power of two s is the same value in float32
+        # (scaling by 2^k is exact; the log differs in the last bits), and s * offset survives.
+        scale = 2.0 ** math.ceil(math.log2(_FLOAT16_NORMAL_MIN / self.log_offset))
+        return ops.log(mel * scale + self.log_offset * scale) - math.log(scale)
 
     def get_config(self):
         config = super().get_config()
