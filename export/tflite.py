@@ -423,7 +423,8 @@ def check_tflite(path, model, quantization, sample_rate=None, waveforms=None, sc
 _ACCURACY_ADVICE = {
     "int8": (". int8 rounds the activations of every time step; where the model averages over time, a "
              "constant input (silence, a tone) cannot average that rounding away. Ways out: "
-             "quantization=dynamic (int8 weights, float activations) or calibration clips from real "
+             "quantization=float16 (half the float32 size, float activations), quantization=dynamic "
+             "(int8 weights, float activations) or calibration clips from real "
              "recordings; in Python also float_layers=[...] (layers kept float) or check=False (an "
              "unchecked file). See docs/export.md, 'When the int8 check fails'"),
     "float16": ". Try quantization=float32 or quantization=dynamic",
