@@ -58,6 +58,8 @@ BENCHMARKS = {
     "long_audio_memory": ("long_audio_memory.py", ["--short-minutes", "3", "--long-minutes", "180",
                                                    "--json", "{out}/long_audio_memory.json"]),
     "kill_resume": ("kill_resume.py", ["--seeds", "0", "1", "--kills-per-seed", "2"]),
+    # Issue 19: CAB-CNN exported in every mode from models trained on clips with pauses.
+    "cab_int8_silence": ("cab_int8_silence.py", []),
 }
 
 
