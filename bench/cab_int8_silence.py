@@ -75,9 +75,11 @@ def run(seeds=(0, 1, 2), small=False, write=True, tag=None):
         result["seeds_done"].append(seed)
         result["summary"] = _summary(result["models"])
         if write:
+            from keras_audioattn.files import write_text  # atomic: temporary file + rename
+
             os.makedirs(RESULTS, exist_ok=True)
-            _write(os.path.join(RESULTS, f"{tag}.json"), json.dumps(result, indent=1) + "\n")
-            _write(os.path.join(RESULTS, f"{tag}.txt"), _text(result))
+            write_text(os.path.join(RESULTS, f"{tag}.json"), json.dumps(result, indent=1) + "\n")
+            write_text(os.path.join(RESULTS, f"{tag}.txt"), _text(result))
     return result
 
 
@@ -151,13 +153,6 @@ def _text(result):
         errs = "  ".join(f"{k} {m:.4f} +- {sd:.4f}" for k, (m, sd) in s["max_abs_error"].items())
         lines.append(f"  {name:<42} passes {s['passes']}  {errs}")
     return "\n".join(lines) + "\n"
-
-
-def _write(path, text):
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def main(argv=None):
