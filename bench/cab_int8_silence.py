@@ -8,7 +8,9 @@ a spread of recording levels, so this bench adds both to the built-in clips -- 2
 of digital silence of 0.2-0.8 s per clip, and a gain drawn uniformly in [-30, +10] dB per clip --
 then trains the full-width default model (Table 2 widths, 3 classes) and exports it in every
 mode, reporting max |.tflite - Keras| score difference on the exporter's check inputs (silence,
-noise, tone) and on held-out clips, and whether each file passes the exporter's tolerance.
+noise, tone) and on held-out clips, and whether each file passes the exporter's own check
+(``export.check_tflite``: builtin ops, int8 after the front end, silence / noise / tone and 4
+calibration clips within the mode's tolerance).
 
     PYTHONPATH=. python bench/cab_int8_silence.py            # full: 400 clips, 40 epochs (3 seeds, ~20 min, 2 cores)
     PYTHONPATH=. python bench/cab_int8_silence.py --small    # smoke run
@@ -101,7 +103,7 @@ def _one_seed(cfg, seed):
     import numpy as np
 
     import export
-    from export.checks import run_tflite
+    from export.checks import ExportCheckError, run_tflite
     from export.common import check_signals
     from export.tflite import TOLERANCES
     from keras_audioattn.models import CABCNN
@@ -127,15 +129,25 @@ def _one_seed(cfg, seed):
             path = os.path.join(tmp, f"{len(rows)}.tflite")
             export.to_tflite(model, path, representative_data=calibration, check=False, metadata=False, **options)
             errors = {k: float(np.abs(run_tflite(path, v)["scores"] - keras_scores[k]).max()) for k, v in inputs.items()}
-            tolerance = TOLERANCES[options["quantization"]]
-            rows.append(dict(variant=name, bytes=os.path.getsize(path), max_abs_error=errors, tolerance=tolerance,
-                             passes=all(e <= tolerance for e in errors.values())))
-            print(f"seed {seed} {name:<42} {rows[-1]['bytes']:>8} B  " + "  ".join(f"{k} {e:.4f}" for k, e in errors.items())
-                  + f"  {'pass' if rows[-1]['passes'] else 'FAIL'} (tolerance {tolerance})", flush=True)
+            try:  # the exporter's own check, as to_tflite(check=True) runs it
+                export.check_tflite(path, model, options["quantization"], sample_rate=RATE, waveforms=calibration,
+                                    float_layers=options.get("float_layers"))
+                failure = None
+            except ExportCheckError as error:
+                failure = str(error).split(". int8 rounds")[0]
+            rows.append(dict(variant=name, bytes=os.path.getsize(path), max_abs_error=errors,
+                             tolerance=TOLERANCES[options["quantization"]], passes=failure is None, failure=failure))
+            print(f"seed {seed} {_row_line(rows[-1])}", flush=True)
     return dict(train_seconds=train_seconds, train_accuracy=float(history.history["accuracy"][-1]),
                 val_accuracy=float(history.history["val_accuracy"][-1]),
                 keras_silence_scores=keras_scores["silence"][0].tolist(), parameters=int(model.count_params()),
                 rows=rows)
+
+
+def _row_line(row):
+    errs = "  ".join(f"{k} {e:.4f}" for k, e in row["max_abs_error"].items())
+    verdict = "passes the check" if row["passes"] else f"FAILS the check: {row['failure']}"
+    return f"{row['variant']:<42} {row['bytes']:>8} B  {errs}  (tolerance {row['tolerance']}) {verdict}"
 
 
 def _text(result):
@@ -144,10 +156,7 @@ def _text(result):
     for m in result["models"]:
         lines.append(f"seed {m['seed']}: train acc {m['train_accuracy']:.3f}, val acc {m['val_accuracy']:.3f}, "
                      f"{m['parameters']} parameters, Keras silence scores {[round(v, 4) for v in m['keras_silence_scores']]}")
-        for row in m["rows"]:
-            errs = "  ".join(f"{k} {e:.4f}" for k, e in row["max_abs_error"].items())
-            lines.append(f"  {row['variant']:<42} {row['bytes']:>8} B  {errs}  "
-                         f"{'pass' if row['passes'] else 'FAIL'} (tolerance {row['tolerance']})")
+        lines += [f"  {_row_line(row)}" for row in m["rows"]]
     lines += ["", "over seeds: files passing the exporter's check; max |.tflite - Keras| mean +- sd"]
     for name, s in result["summary"].items():
         errs = "  ".join(f"{k} {m:.4f} +- {sd:.4f}" for k, (m, sd) in s["max_abs_error"].items())
