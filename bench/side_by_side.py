@@ -7,6 +7,8 @@ examples/s of both and the ratio Keras / reference (issue 18's goal: >= 1.1x).
 
 * ``asc``: Jung et al. 2020, raw-waveform ASC (Table 1); batch 24, stereo 240 000 samples;
   reference ``Jungjee/dcase2019specialistkd`` (the harness imports ``g_model_CNN_c.py``).
+* ``asc_code_widths``: the same reference against ``RawWaveformASC`` in the widths of the authors'
+  code (64-filter first blocks, a 128-d code), which Table 1 does not have: the like-for-like row.
 * ``teacher``: Chang et al. 2020, VGGish teacher, all trainable; batch 32, 998 x 64 log-mel;
   reference ``bongjun/dcase2019-task5`` (``model_architecture.py``).
 * ``2apae``: Deshmukh et al. 2020, 2APAE with decoder; batch 8, 311 x 64 log-mel; reference
@@ -84,6 +86,17 @@ MODELS = {
         "batch": 24, "shape": (240000, 2), "lr": 1e-4, "amsgrad": True,
         "small": {"batch": 2, "shape": (26244, 2)},
     },
+    # The same reference against RawWaveformASC in the widths of the authors' code
+    # (g1-train_model_baseline.yaml: blocks 128-64-64, 64-64-64, 64-128-128, 128 x 4; a 128-d
+    # code); only their final 1 x 1 conv + BN at 27 frames has no counterpart: like for like.
+    "asc_code_widths": {
+        "title": "raw-waveform ASC in the authors' code widths (64-filter first blocks, 128-d code)",
+        "reference": "rawcnn_240k", "ref_arg": "--jungjee-dir",
+        "folders": ("jungjee", "dcase2019specialistkd"), "files": ("g_model_CNN_c.py",),
+        "batch": 24, "shape": (240000, 2), "lr": 1e-4, "amsgrad": True,
+        "small": {"batch": 2, "shape": (26244, 2)},
+        "keras_config": {"block_filters": (64, 64, 128, 128, 128, 128, 128), "code_dim": 128},
+    },
     "teacher": {
         "title": "VGGish teacher (Chang et al. 2020), all trainable, 998 x 64 log-mel",
         "reference": "vggish_t5_full", "ref_arg": "--dcase5-dir",
@@ -113,10 +126,11 @@ def _keras_model(name, small, jit_compile="auto"):
     spec = MODELS[name]
     batch, shape = (spec["small"]["batch"], spec["small"]["shape"]) if small else (spec["batch"], spec["shape"])
     rng = np.random.default_rng(0)
-    if name == "asc":
+    if name in ("asc", "asc_code_widths"):
         from keras_audioattn.models import RawWaveformASC
 
-        model = RawWaveformASC(num_classes=10, num_channels=shape[1], num_samples=shape[0], sample_rate=48000)
+        model = RawWaveformASC(num_classes=10, num_channels=shape[1], num_samples=shape[0], sample_rate=48000,
+                               **spec.get("keras_config", {}))
         x = (0.1 * rng.normal(size=(batch,) + shape)).astype("float32")
         y = np.eye(10, dtype="float32")[rng.integers(0, 10, batch)]
         loss = "categorical_crossentropy"

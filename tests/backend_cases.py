@@ -201,6 +201,19 @@ def other_layers(tmp):
     return model, inputs
 
 
+def custom_gradient_layers(tmp):
+    """keras_audioattn.layers.Conv1D and .BatchNormalization with their hand-written backward forced
+    on (``"auto"`` uses them on TensorFlow only): the fit step runs that backward on JAX / torch."""
+    from keras_audioattn import layers as audio_layers
+
+    def branch(s):
+        x = audio_layers.Conv1D(5, 3, padding="same", gradient="matmul")(s[0])
+        x = audio_layers.Conv1D(4, 5, padding="same", use_bias=False, gradient="matmul")(x)
+        return audio_layers.BatchNormalization(gradient="closed_form")(x)
+
+    return _composite("custom_gradient_layers", [_normal((3, 9, 2), 16)], {"conv_bn": branch})
+
+
 CASES = {
     # models (the families' `--small` configurations; waveform in)
     "zhang_attention_lstm_classifier": (zhang_attention_lstm_classifier, True),
@@ -217,6 +230,7 @@ CASES = {
     "pooling_layers": (pooling_layers, True),
     "tag_layers": (tag_layers, True),
     "other_layers": (other_layers, True),
+    "custom_gradient_layers": (custom_gradient_layers, True),
 }
 
 

@@ -23,4 +23,6 @@ from keras_audioattn.layers.tag_attention import (  # noqa: E402,F401
     TagTransform,
 )
 from keras_audioattn.layers.clipped_lstm import ClippedLSTM, ClippedLSTMCell  # noqa: E402,F401
+from keras_audioattn.layers.closed_form_batch_norm import BatchNormalization  # noqa: E402,F401
+from keras_audioattn.layers.matmul_gradient_conv import Conv1D, conv1d_same_matmul_gradient  # noqa: E402,F401
 from keras_audioattn.layers.spec_augment import SPEC_AUGMENT_POLICIES, SpecAugment  # noqa: E402,F401

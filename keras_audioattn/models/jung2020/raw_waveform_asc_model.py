@@ -34,12 +34,14 @@ import keras
 
 from keras_audioattn import preset_registry
 from keras_audioattn.layers.front_ends import PreEmphasis
+from keras_audioattn.layers import closed_form_batch_norm, matmul_gradient_conv
 from keras_audioattn.models.base import AudioModel, classproperty
 from keras_audioattn.validation import int_sequence, number, one_of, optional, positive_int
 
 _PKG = "keras_audioattn"
 _OWNER = "RawWaveformASC"
 PAPER_BLOCK_FILTERS = (128,) * 7
+CUSTOM_GRADIENTS = ("auto", "always", "never")
 DEFAULT_PARAMETER_COUNT = 715_978  # RawWaveformASC().count_params()
 #: The family whose presets hold a RawWaveformASC (their ``asc`` configuration).
 JUNG2020_FAMILY = "jung2020"
@@ -97,12 +99,20 @@ class RawWaveformASC(AudioModel):
         -35..-18 dBFS audio, while the moving variance starts at 1, so with 0.99 it is still ~0.5
         after 64 steps and the model is at chance in inference mode after short trainings
         (measured, docs/jung2020.md); with 0.9 the start value is gone after ~100 steps.
+      custom_gradients: ``"auto"`` (default) | ``"always"`` | ``"never"``: whether the residual
+        convolutions and the BatchNorms compute their backward pass by hand
+        (:class:`keras_audioattn.layers.Conv1D`: a forward convolution and matrix
+        products; :class:`keras_audioattn.layers.BatchNormalization`: the
+        closed-form gradient). Forward pass, weights and maths are ``Conv1D``'s and
+        ``BatchNormalization``'s either way. ``"auto"`` uses them on the TensorFlow backend, where
+        they made a training step faster (docs/benchmarks.md, "Where the ASC's training step
+        goes"), and the backend's own gradients on JAX and torch.
     """
 
     def __init__(self, num_classes=10, code_dim=64, num_channels=2, num_samples=None, sample_rate=48000,
                  pre_emphasis=0.97, first_filters=128, first_kernel=12, block_filters=PAPER_BLOCK_FILTERS,
                  kernel_size=3, pool_size=3, negative_slope=0.3, include_top=True,
-                 classifier_activation="softmax", bn_momentum=0.9, name="raw_waveform_asc", **kwargs):
+                 classifier_activation="softmax", bn_momentum=0.9, custom_gradients="auto", name="raw_waveform_asc", **kwargs):
         for value, argument in ((num_classes, "num_classes"), (code_dim, "code_dim"), (num_channels, "num_channels"),
                                 (sample_rate, "sample_rate"), (first_filters, "first_filters"),
                                 (first_kernel, "first_kernel"), (kernel_size, "kernel_size"),
@@ -112,6 +122,7 @@ class RawWaveformASC(AudioModel):
         optional(number, pre_emphasis, "pre_emphasis", _OWNER, low=-1.0, high=1.0)
         number(bn_momentum, "bn_momentum", _OWNER, low=0.0, high=1.0, high_open=True)
         one_of(classifier_activation, "classifier_activation", ("softmax", None), _OWNER)
+        one_of(custom_gradients, "custom_gradients", CUSTOM_GRADIENTS, _OWNER)
         min_samples = first_kernel * pool_size ** len(block_filters)
         num_samples = optional(positive_int, num_samples, "num_samples", _OWNER)
         if num_samples is not None and num_samples < min_samples:
@@ -129,21 +140,31 @@ class RawWaveformASC(AudioModel):
         def lrelu(name):
             return keras.layers.LeakyReLU(negative_slope=negative_slope, name=name)
 
+        # Conv1D "same" and BatchNorm; only their backward pass differs (custom_gradients)
+        conv_gradient = {"auto": "auto", "always": "matmul", "never": "native"}[custom_gradients]
+        bn_gradient = {"auto": "auto", "always": "closed_form", "never": "native"}[custom_gradients]
+
+        def conv(filters, **options):
+            return matmul_gradient_conv.Conv1D(filters, kernel_size, padding="same", gradient=conv_gradient, **options)
+
+        def batch_norm(name):
+            return closed_form_batch_norm.BatchNormalization(momentum=bn_momentum, gradient=bn_gradient, name=name)
+
         x = keras.layers.Conv1D(first_filters, first_kernel, strides=first_kernel, padding="valid", use_bias=False,
                                 name="strided_conv")(x)
-        x = keras.layers.BatchNormalization(momentum=bn_momentum, name="strided_bn")(x)
+        x = batch_norm("strided_bn")(x)
         x = lrelu("strided_lrelu")(x)
         channels = first_filters
         for i, filters in enumerate(block_filters):
             p = f"block_{i}"
-            y = keras.layers.Conv1D(filters, kernel_size, padding="same", use_bias=False, name=f"{p}_conv_0")(x)
-            y = keras.layers.BatchNormalization(momentum=bn_momentum, name=f"{p}_bn_0")(y)
+            y = conv(filters, use_bias=False, name=f"{p}_conv_0")(x)
+            y = batch_norm(f"{p}_bn_0")(y)
             y = lrelu(f"{p}_lrelu_0")(y)
-            y = keras.layers.Conv1D(filters, kernel_size, padding="same", use_bias=False, name=f"{p}_conv_1")(y)
-            y = keras.layers.BatchNormalization(momentum=bn_momentum, name=f"{p}_bn_1")(y)
+            y = conv(filters, use_bias=False, name=f"{p}_conv_1")(y)
+            y = batch_norm(f"{p}_bn_1")(y)
             shortcut = x
             if filters != channels:
-                shortcut = keras.layers.Conv1D(filters, kernel_size, padding="same", name=f"{p}_shortcut")(x)
+                shortcut = conv(filters, name=f"{p}_shortcut")(x)
             x = keras.layers.Add(name=f"{p}_add")([y, shortcut])
             x = lrelu(f"{p}_lrelu_1")(x)
             x = keras.layers.MaxPooling1D(pool_size, name=f"{p}_pool")(x)

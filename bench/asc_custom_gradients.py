@@ -1,0 +1,144 @@
+"""RawWaveformASC's training step with and without its hand-written backward passes, interleaved in one process.
+
+``custom_gradients="never"`` (Keras' Conv1D and BatchNormalization gradients) against
+``"always"`` (:class:`keras_audioattn.layers.Conv1D`,
+:class:`keras_audioattn.layers.BatchNormalization`) and, to split the two,
+the convolutions alone (``conv_only``: matmul convs, Keras BatchNorms). Same weights, the paper's
+batch and input (24 x 240 000 x 2, 10 classes, Adam with AMSGrad at 1e-4, categorical
+cross-entropy), float32, TensorFlow intra-op threads ``--threads``, the glibc malloc thresholds
+of ``bench/side_by_side.py``. Each variant runs in its own process (a fresh heap: three
+models of this size in one process slowed each other), the variants alternating, ``--repeats``
+processes each: ``--warmup`` steps, then ``--steps`` timed ``train_on_batch`` calls. Reported:
+the median step over a variant's processes, examples/s, the speed-up against ``never``, peak RSS,
+and the first step's loss (same seed, weights and data: the same maths gives the same loss).
+
+    python bench/asc_custom_gradients.py --repeats 2 --out bench/results/asc_custom_gradients.json
+
+Writes ``--out`` and a ``.txt`` table beside it atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+from bench.backend_speed import cpu_model  # noqa: E402
+
+VARIANTS = ("never", "conv_only", "always")
+
+
+def _model(variant, batch, samples, small):
+    import keras
+    from keras_audioattn import layers as audio_layers
+    from keras_audioattn.models import RawWaveformASC
+
+    keras.utils.set_random_seed(0)  # the same initial weights in every variant
+    extra = dict(first_filters=16, block_filters=(16, 16, 24)) if small else {}
+    model = RawWaveformASC(num_classes=10, num_samples=samples, custom_gradients="never" if variant == "never"
+                           else "always", **extra)
+    if variant == "conv_only":
+        for layer in model.layers:
+            if isinstance(layer, audio_layers.BatchNormalization):
+                layer.gradient = "native"
+    model.compile(optimizer=keras.optimizers.Adam(1e-4, amsgrad=True), loss="categorical_crossentropy")
+    return model
+
+
+def worker(variant, batch, samples, small, warmup, steps, threads):
+    """One variant in this process: seconds of ``steps`` ``train_on_batch`` calls after ``warmup``, first loss."""
+    import numpy as np
+    import tensorflow as tf
+
+    from bench.backend_speed import time_train_steps
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    rng = np.random.default_rng(0)
+    x = (0.1 * rng.normal(size=(batch, samples, 2))).astype("float32")
+    y = np.eye(10, dtype="float32")[rng.integers(0, 10, batch)]
+    model = _model(variant, batch, samples, small)
+    first_loss = float(model.train_on_batch(x, y))
+    times = time_train_steps(model, x, y, max(warmup - 1, 0), steps)
+    return {"step_s": times, "first_step_loss": first_loss,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=2, help="processes per variant, variants alternating")
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--malloc-threshold", type=int, default=16 * 2 ** 30)
+    parser.add_argument("--small", action="store_true", help="tiny shapes: a check of the plumbing")
+    parser.add_argument("--out", default=None)
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    batch, samples = (2, 26244) if args.small else (24, 240000)
+    if args.worker:
+        result = worker(args.worker, batch, samples, args.small, args.warmup, args.steps, args.threads)
+        with open(args.out, "w", encoding="utf-8") as f:  # the parent's temporary file
+            json.dump(result, f)
+        return
+
+    from keras_audioattn.files import write_text
+
+    env = dict(os.environ)
+    if args.malloc_threshold:
+        env.update(MALLOC_MMAP_THRESHOLD_=str(args.malloc_threshold), MALLOC_TRIM_THRESHOLD_=str(args.malloc_threshold))
+    runs = {v: [] for v in VARIANTS}
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory() as tmp:
+        for repeat in range(args.repeats):
+            for variant in VARIANTS:
+                path = os.path.join(tmp, f"{variant}_{repeat}.json")
+                command = [sys.executable, os.path.abspath(__file__), "--worker", variant, "--out", path,
+                           "--steps", str(args.steps), "--warmup", str(args.warmup), "--threads", str(args.threads)]
+                subprocess.run(command + (["--small"] if args.small else []), env=env, check=True)
+                with open(path, encoding="utf-8") as f:
+                    runs[variant].append(json.load(f))
+                print(variant, repeat, [round(t, 3) for t in runs[variant][-1]["step_s"]], flush=True)
+    import tensorflow as tf
+
+    result = {
+        "cpu": cpu_model(), "threads": args.threads, "malloc_threshold": args.malloc_threshold,
+        "batch": batch, "samples": samples, "repeats": args.repeats, "steps": args.steps, "warmup": args.warmup,
+        "small": args.small, "tensorflow": tf.__version__,
+        "load_before": [round(v, 2) for v in load_before], "load_after": [round(v, 2) for v in os.getloadavg()],
+        "variants": {},
+    }
+    never = statistics.median(t for r in runs["never"] for t in r["step_s"])
+    for variant, rs in runs.items():
+        steps = [t for r in rs for t in r["step_s"]]
+        median = statistics.median(steps)
+        result["variants"][variant] = {
+            "runs": rs, "median_step_s": median, "examples_per_s": batch / median, "speedup_vs_never": never / median,
+            "first_step_loss": [r["first_step_loss"] for r in rs], "peak_rss_mb": max(r["peak_rss_mb"] for r in rs)}
+    lines = [f"# {result['cpu']}, {args.threads} threads, TF {tf.__version__}; batch {batch} x {samples} x 2; "
+             f"{args.repeats} processes per variant (alternating), {args.warmup} warm-up + {args.steps} timed steps "
+             f"each; load {result['load_before']} -> {result['load_after']}", "",
+             "| custom_gradients | median step s [min-max] | examples/s | speed-up vs never | peak RSS MB | "
+             "first-step loss |", "|---|---|---|---|---|---|"]
+    for v, r in result["variants"].items():
+        steps = [t for run in r["runs"] for t in run["step_s"]]
+        lines.append(f"| {v} | {r['median_step_s']:.3f} [{min(steps):.3f}-{max(steps):.3f}] | "
+                     f"{r['examples_per_s']:.2f} | {r['speedup_vs_never']:.2f}x | {r['peak_rss_mb']:.0f} | "
+                     f"{r['first_step_loss'][0]:.6f} |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out:
+        write_text(args.out, json.dumps(result, indent=1) + "\n")
+        write_text(os.path.splitext(args.out)[0] + ".txt", text)
+
+
+if __name__ == "__main__":
+    main()

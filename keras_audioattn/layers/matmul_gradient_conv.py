@@ -1,0 +1,143 @@
+"""A Conv1D whose backward pass is a forward convolution and matrix products (same maths, faster on TF's CPU).
+
+Why: on TensorFlow's CPU kernels (oneDNN) the *backward* of a stride-1 "same" Conv1D is far slower
+than its forward. Profiled on one training step of the Jung et al. 2020 raw-waveform ASC (batch 24,
+240 000 stereo samples, AMD EPYC, 2 threads): the first residual conv (24 x 20 000 x 128 -> 128)
+takes 103 ms forward but 729 ms for its kernel gradient and 210-581 ms for its input gradient;
+the convolution gradients were 48 % of the step's op time (``docs/benchmarks.md``, "Where the
+ASC's training step goes"). Both gradients have exact expressions in operations that run at the
+forward's speed:
+
+* input gradient: ``dx = conv_same(g, flip_time(W)^T)`` -- a forward "same" convolution of the
+  upstream gradient ``g`` with the time-reversed, in/out-transposed kernel (odd kernel sizes, so
+  the "same" padding is symmetric);
+* kernel gradient, tap ``j`` (time offset ``s = j - (k - 1) // 2``):
+  ``dW[j] = sum_{b, t} x[b, t + s]^T g[b, t]`` -- one matrix product of the batch-and-time
+  flattened ``x`` and ``g`` shifted by ``s`` rows, without the rows that the flat shift pairs
+  across examples (:func:`_shifted_product`).
+
+The forward pass is ``keras.ops.conv`` unchanged, so outputs are bit-identical to
+``keras.layers.Conv1D``; gradients agree to float32 rounding (tested against the native gradient
+in ``tests/test_custom_gradient_layers.py``).
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from keras_audioattn.validation import one_of
+
+_PKG = "keras_audioattn"
+
+
+def as_tensor(value):
+    """A tensor (``ops.convert_to_tensor`` returns a Keras variable unchanged; ``ops.copy`` reads it)."""
+    return ops.copy(value) if isinstance(value, keras.Variable) else ops.convert_to_tensor(value)
+GRADIENTS = ("auto", "matmul", "native")
+
+
+def _shifted_product(x, g, shift):
+    """``sum_{b, t} x[b, t + shift]^T g[b, t]`` over ``0 <= t + shift < time`` -> ``(channels, filters)``.
+
+    ``x`` (batch, time, channels) and ``g`` (batch, time, filters) have the same ``time``. The flat
+    rows ``(i + shift, i)`` are paired in one product; the pairs that cross from one example into
+    the next are taken out: by a second, small product for ``|shift| = 1`` (one row per example
+    boundary, and ``time >= 1`` always), by zeroing those rows of ``g`` for larger shifts (which
+    stays exact when ``time < |shift|``, where a pair can cross more than one boundary).
+    """
+    channels, filters = x.shape[-1], g.shape[-1]
+    flat_x, flat_g = ops.reshape(x, (-1, channels)), ops.reshape(g, (-1, filters))
+    if shift == 0:
+        return ops.matmul(ops.transpose(flat_x), flat_g)
+    r = abs(shift)
+    xs, gs = (flat_x[r:], flat_g[:-r]) if shift > 0 else (flat_x[:-r], flat_g[r:])
+    if r > 1:
+        time = ops.shape(x)[1]
+        t = ops.arange(ops.shape(gs)[0]) % time if shift > 0 else (ops.arange(ops.shape(gs)[0]) + r) % time
+        inside = (t < time - r) if shift > 0 else (t >= r)
+        return ops.matmul(ops.transpose(xs), gs * ops.cast(inside, gs.dtype)[:, None])
+    whole = ops.matmul(ops.transpose(xs), gs)
+    if shift > 0:  # g[b, time - 1] was paired with x[b + 1, 0]
+        crossing = ops.matmul(ops.transpose(x[1:, 0]), g[:-1, -1])
+    else:  # g[b, 0] was paired with x[b - 1, time - 1]
+        crossing = ops.matmul(ops.transpose(x[:-1, -1]), g[1:, 0])
+    return whole - crossing
+
+
+def conv1d_same_matmul_gradient(x, kernel):
+    """``keras.ops.conv(x, kernel, padding="same")`` (stride 1, channels last, odd kernel) with the gradient above.
+
+    Args:
+      x: ``(batch, time, channels)``.
+      kernel: ``(kernel_size, channels, filters)``, ``kernel_size`` odd.
+
+    Returns:
+      ``(batch, time, filters)``, identical to ``keras.ops.conv(x, kernel, padding="same")``.
+    """
+    size = kernel.shape[0]
+    if size % 2 != 1:
+        raise ValueError(f"conv1d_same_matmul_gradient: the kernel size must be odd (symmetric 'same' padding); "
+                         f"got a kernel of shape {tuple(kernel.shape)}")
+
+    @ops.custom_gradient
+    def conv(x, kernel):
+        def grad(*args, upstream=None):
+            g = args[0] if upstream is None else upstream  # TF passes it positionally, JAX / torch by keyword
+            reversed_kernel = ops.transpose(ops.flip(kernel, axis=0), (0, 2, 1))
+            dx = ops.conv(g, reversed_kernel, strides=1, padding="same")
+            half = (size - 1) // 2
+            dkernel = ops.stack([_shifted_product(x, g, j - half) for j in range(size)])
+            return dx, dkernel
+
+        return ops.conv(x, kernel, strides=1, padding="same"), grad
+
+    # tensors, not variables: TF's custom_gradient would otherwise want a gradient per captured variable
+    return conv(as_tensor(x), as_tensor(kernel))
+
+
+@keras.saving.register_keras_serializable(package=_PKG)
+class Conv1D(keras.layers.Conv1D):
+    """``keras.layers.Conv1D`` with the matmul backward pass of this module where it applies: a drop-in replacement.
+
+    It keeps Keras' class name on purpose: a ``.keras`` file addresses each layer's weights by its
+    class name (``layers/conv1d_3/...``), so a model saved with ``keras.layers.Conv1D`` loads into
+    one built with this layer, and the other way round (``tests/test_saved_before_redesign.py``).
+
+    The forward pass, weights and config are those of ``Conv1D`` (plus ``gradient``). The custom
+    backward applies to stride 1, dilation 1, one group, ``padding="same"``, an odd kernel and
+    ``channels_last``; any other configuration uses ``Conv1D``'s own gradient.
+
+    Args:
+      filters, kernel_size, **kwargs: as ``keras.layers.Conv1D``.
+      gradient: ``"auto"`` (default: the matmul gradient on the TensorFlow backend, where it was
+        measured faster, the backend's own elsewhere), ``"matmul"`` (every backend) or
+        ``"native"`` (never).
+
+    Example:
+      >>> conv = Conv1D(128, 3, padding="same", use_bias=False)
+      >>> conv(keras.ops.zeros((2, 100, 64))).shape
+      (2, 100, 128)
+    """
+
+    def __init__(self, filters, kernel_size, gradient="auto", **kwargs):
+        super().__init__(filters, kernel_size, **kwargs)
+        self.gradient = one_of(gradient, "gradient", GRADIENTS, type(self).__name__)
+
+    def uses_matmul_gradient(self):
+        """Whether this layer's backward pass is the matmul one (on the current backend)."""
+        if self.gradient == "native" or (self.gradient == "auto" and keras.backend.backend() != "tensorflow"):
+            return False
+        return (self.padding == "same" and tuple(self.strides) == (1,) and tuple(self.dilation_rate) == (1,)
+                and self.groups == 1 and self.kernel_size[0] % 2 == 1 and self.data_format == "channels_last")
+
+    def call(self, inputs):
+        if not self.uses_matmul_gradient():
+            return super().call(inputs)
+        outputs = conv1d_same_matmul_gradient(inputs, self.kernel)
+        if self.use_bias:
+            outputs = ops.add(outputs, ops.reshape(self.bias, (1, 1, self.filters)))
+        return outputs if self.activation is None else self.activation(outputs)
+
+    def get_config(self):
+        return {**super().get_config(), "gradient": self.gradient}
