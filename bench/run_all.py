@@ -55,6 +55,8 @@ BENCHMARKS = {
     # Issue 18: against the authors' PyTorch code in the same run; Keras only unless the environment
     # names their code (AUDIOATTN_REFERENCE_DIR) and the harness (AUDIOATTN_REFERENCE_HARNESS).
     "side_by_side": ("side_by_side.py", ["--steps", "3", "--warmup", "2", "--out", "{out}/side_by_side.json"]),
+    "asc_custom_gradients": ("asc_custom_gradients.py", ["--repeats", "3", "--out", "{out}/asc_custom_gradients.json"]),
+    "model_flops": ("model_flops.py", ["--out", "{out}/model_flops.json"]),
     "long_audio_memory": ("long_audio_memory.py", ["--short-minutes", "3", "--long-minutes", "180",
                                                    "--json", "{out}/long_audio_memory.json"]),
     "kill_resume": ("kill_resume.py", ["--seeds", "0", "1", "--kills-per-seed", "2"]),

@@ -45,16 +45,24 @@ def batch_normalization_closed_form_gradient(x, mean, variance, gamma, beta, axi
     def channel(v):
         return ops.reshape(v, broadcast)
 
+    def channel_sum(v):  # channels last: a (1, n) x (n, channels) product, about 2x faster than a reduction on TF
+        if axis != ndim - 1:
+            return ops.sum(v, axis=reduction_axes)
+        flat = ops.reshape(v, (-1, v.shape[-1]))
+        return ops.matmul(ops.ones((1, ops.shape(flat)[0]), v.dtype), flat)[0]
+
     @ops.custom_gradient
     def normalize(x, mean, variance, gamma, beta):
         def grad(*args, upstream=None):
             g = args[0] if upstream is None else upstream  # TF passes it positionally, JAX / torch by keyword
             count = ops.cast(ops.size(g) // ops.shape(g)[axis], g.dtype)
             inverse_std = ops.rsqrt(variance + epsilon)
-            x_hat = (x - channel(mean)) * channel(inverse_std)
-            d_beta = ops.sum(g, axis=reduction_axes)
-            d_gamma = ops.sum(g * x_hat, axis=reduction_axes)
-            d_x = channel(gamma * inverse_std) * (g - (channel(d_beta) + x_hat * channel(d_gamma)) / count)
+            centred = x - channel(mean)
+            d_beta = channel_sum(g)
+            d_gamma = channel_sum(g * centred) * inverse_std
+            # d_x = gamma r (g - (d_beta + x_hat d_gamma) / n), x_hat = centred r: six full-size passes
+            d_x = channel(gamma * inverse_std) * (
+                g - (centred * channel(inverse_std * d_gamma / count) + channel(d_beta / count)))
             return d_x, ops.zeros_like(mean), ops.zeros_like(variance), d_gamma, d_beta
 
         y = ops.batch_normalization(x, mean, variance, axis=axis, offset=beta, scale=gamma, epsilon=epsilon)
