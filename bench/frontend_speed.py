@@ -68,6 +68,8 @@ def subframe_dft_fn(layer, num_samples):
         spec = tf.add_n([y[j:j + frames, j * width:(j + 1) * width] for j in range(blocks)])
         half = width // 2
         power = spec[:, :half] ** 2 + spec[:, half:] ** 2  # (frames, bins)
+        if layer.power != 2.0:  # the layer's own rule (1.0: magnitude, as the Chang student preset)
+            power = tf.sqrt(power) if layer.power == 1.0 else tf.pow(power, layer.power / 2.0)
         by_bin = tf.transpose(power)[:, None, :]  # (bins, 1, frames)
         weighted = tf.concat([by_bin * w[:, None, None] for w in weights], axis=0)
         melspec = tf.math.unsorted_segment_sum(weighted, bands.reshape(-1), layer.num_mel_bins + 1)
