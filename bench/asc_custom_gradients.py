@@ -5,7 +5,8 @@
 :class:`keras_audioattn.layers.BatchNormalization`) and, to split the two,
 the convolutions alone (``conv_only``: matmul convs, Keras BatchNorms). Same weights, the paper's
 batch and input (24 x 240 000 x 2, 10 classes, Adam with AMSGrad at 1e-4, categorical
-cross-entropy), float32, TensorFlow intra-op threads ``--threads``, the glibc malloc thresholds
+cross-entropy), float32, ``--threads`` (TensorFlow intra-op threads; torch's on that backend; XLA's
+default on JAX), the Keras backend of ``KERAS_BACKEND``, the glibc malloc thresholds
 of ``bench/side_by_side.py``. Each variant runs in its own process (a fresh heap: three
 models of this size in one process slowed each other), the variants alternating, ``--repeats``
 processes each: ``--warmup`` steps, then ``--steps`` timed ``train_on_batch`` calls. Reported:
@@ -57,18 +58,21 @@ def _model(variant, batch, samples, small):
 def worker(variant, batch, samples, small, warmup, steps, threads):
     """One variant in this process: seconds of ``steps`` ``train_on_batch`` calls after ``warmup``, first loss."""
     import numpy as np
-    import tensorflow as tf
 
     from bench.backend_speed import time_train_steps
+    from bench.side_by_side import _set_threads
 
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    thread_settings = _set_threads(threads)  # TF intra-op / torch threads; XLA keeps its default
     rng = np.random.default_rng(0)
     x = (0.1 * rng.normal(size=(batch, samples, 2))).astype("float32")
     y = np.eye(10, dtype="float32")[rng.integers(0, 10, batch)]
     model = _model(variant, batch, samples, small)
     first_loss = float(model.train_on_batch(x, y))
     times = time_train_steps(model, x, y, max(warmup - 1, 0), steps)
-    return {"step_s": times, "first_step_loss": first_loss,
+    import keras
+
+    return {"step_s": times, "first_step_loss": first_loss, "backend": keras.backend.backend(),
+            "thread_settings": thread_settings,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
@@ -112,7 +116,7 @@ def main(argv=None):
     result = {
         "cpu": cpu_model(), "threads": args.threads, "malloc_threshold": args.malloc_threshold,
         "batch": batch, "samples": samples, "repeats": args.repeats, "steps": args.steps, "warmup": args.warmup,
-        "small": args.small, "tensorflow": tf.__version__,
+        "small": args.small, "tensorflow": tf.__version__, "backend": runs["never"][0]["backend"],
         "load_before": [round(v, 2) for v in load_before], "load_after": [round(v, 2) for v in os.getloadavg()],
         "variants": {},
     }
@@ -123,7 +127,7 @@ def main(argv=None):
         result["variants"][variant] = {
             "runs": rs, "median_step_s": median, "examples_per_s": batch / median, "speedup_vs_never": never / median,
             "first_step_loss": [r["first_step_loss"] for r in rs], "peak_rss_mb": max(r["peak_rss_mb"] for r in rs)}
-    lines = [f"# {result['cpu']}, {args.threads} threads, TF {tf.__version__}; batch {batch} x {samples} x 2; "
+    lines = [f"# {result['cpu']}, {args.threads} threads, Keras backend {result['backend']} (TF {tf.__version__}); batch {batch} x {samples} x 2; "
              f"{args.repeats} processes per variant (alternating), {args.warmup} warm-up + {args.steps} timed steps "
              f"each; load {result['load_before']} -> {result['load_after']}", "",
              "| custom_gradients | median step s [min-max] | examples/s | speed-up vs never | peak RSS MB | "
