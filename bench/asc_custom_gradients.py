@@ -33,7 +33,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from bench.backend_speed import cpu_model  # noqa: E402
+from bench.backend_speed import cpu_model, write_report  # noqa: E402
 
 VARIANTS = ("never", "conv_only", "always")
 
@@ -94,7 +94,6 @@ def main(argv=None):
             json.dump(result, f)
         return
 
-    from keras_audioattn.files import write_text
 
     env = dict(os.environ)
     if args.malloc_threshold:
@@ -137,11 +136,7 @@ def main(argv=None):
         lines.append(f"| {v} | {r['median_step_s']:.3f} [{min(steps):.3f}-{max(steps):.3f}] | "
                      f"{r['examples_per_s']:.2f} | {r['speedup_vs_never']:.2f}x | {r['peak_rss_mb']:.0f} | "
                      f"{r['first_step_loss'][0]:.6f} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        write_text(args.out, json.dumps(result, indent=1) + "\n")
-        write_text(os.path.splitext(args.out)[0] + ".txt", text)
+    write_report(args.out, result, lines)
 
 
 if __name__ == "__main__":

@@ -118,6 +118,17 @@ def time_train_steps(model, x, y, warmup, steps):
     return times
 
 
+def write_report(out, result, lines):
+    """Prints the table ``lines`` and, with ``out``, writes ``result`` as JSON there and the table beside it (.txt)."""
+    from keras_audioattn.files import write_text
+
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if out:
+        write_text(out, json.dumps(result, indent=1) + "\n")
+        write_text(os.path.splitext(out)[0] + ".txt", text)
+
+
 def cpu_model():
     """The CPU's model name (/proc/cpuinfo), for the reports of the speed benches."""
     try:

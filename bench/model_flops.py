@@ -38,7 +38,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
-from bench.backend_speed import MODELS, cpu_model  # noqa: E402
+from bench.backend_speed import MODELS, cpu_model, write_report  # noqa: E402
 
 DEFAULT_MODELS = ("cab_cnn", "zhang", "student", "asc")
 MATMUL_N = 2048
@@ -138,7 +138,6 @@ def main(argv=None):
         return time_worker(args.models, args.scale, args.warmup, args.steps, args.threads, args.matmul_runs,
                            args.worker_out)
 
-    from keras_audioattn.files import write_text
 
     load_before = [round(v, 2) for v in os.getloadavg()]
     with tempfile.TemporaryDirectory() as tmp:
@@ -166,11 +165,7 @@ def main(argv=None):
                      f"{r['train_flops_per_step'] / 1e9:.1f} | {r['median_step_s']:.3f} "
                      f"[{min(r['step_s']):.3f}-{max(r['step_s']):.3f}] | {r['train_gflop_per_s']:.0f} | "
                      f"{100 * r['fraction_of_matmul_limit']:.0f} % |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        write_text(args.out, json.dumps(result, indent=1) + "\n")
-        write_text(os.path.splitext(args.out)[0] + ".txt", text)
+    write_report(args.out, result, lines)
 
 
 if __name__ == "__main__":

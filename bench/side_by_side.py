@@ -86,17 +86,6 @@ MODELS = {
         "batch": 24, "shape": (240000, 2), "lr": 1e-4, "amsgrad": True,
         "small": {"batch": 2, "shape": (26244, 2)},
     },
-    # The same reference against RawWaveformASC in the widths of the authors' code
-    # (g1-train_model_baseline.yaml: blocks 128-64-64, 64-64-64, 64-128-128, 128 x 4; a 128-d
-    # code); only their final 1 x 1 conv + BN at 27 frames has no counterpart: like for like.
-    "asc_code_widths": {
-        "title": "raw-waveform ASC in the authors' code widths (64-filter first blocks, 128-d code)",
-        "reference": "rawcnn_240k", "ref_arg": "--jungjee-dir",
-        "folders": ("jungjee", "dcase2019specialistkd"), "files": ("g_model_CNN_c.py",),
-        "batch": 24, "shape": (240000, 2), "lr": 1e-4, "amsgrad": True,
-        "small": {"batch": 2, "shape": (26244, 2)},
-        "keras_config": {"block_filters": (64, 64, 128, 128, 128, 128, 128), "code_dim": 128},
-    },
     "teacher": {
         "title": "VGGish teacher (Chang et al. 2020), all trainable, 998 x 64 log-mel",
         "reference": "vggish_t5_full", "ref_arg": "--dcase5-dir",
@@ -112,6 +101,14 @@ MODELS = {
         "batch": 8, "shape": (311, 64), "lr": 1e-3, "amsgrad": False,
         "small": {"batch": 2, "shape": (32, 16)},
     },
+}
+# The same reference against RawWaveformASC in the widths of the authors' code
+# (g1-train_model_baseline.yaml: blocks 128-64-64, 64-64-64, 64-128-128, 128 x 4; a 128-d code);
+# only their final 1 x 1 conv + BN at 27 frames has no counterpart: like for like.
+MODELS["asc_code_widths"] = {
+    **MODELS["asc"],
+    "title": "raw-waveform ASC in the authors' code widths (64-filter first blocks, 128-d code)",
+    "keras_config": {"block_filters": (64, 64, 128, 128, 128, 128, 128), "code_dim": 128},
 }
 SMALL_REFERENCE = {"batch": 1, "warmup": 0, "steps": 1}  # the harness's fixed shapes, one step
 
