@@ -4,7 +4,7 @@ Why: Keras 3 normalizes with ``ops.moments`` + ``ops.batch_normalization``, and 
 gradient of that graph is built op by op: about a dozen full passes over the activation (Mul,
 Sum, Tile, Mean, SquaredDifference, Sub, AddN), where PyTorch and TF's own fused kernel need a
 few. On the raw-waveform ASC (batch 24, 20 000 frames x 128 channels after the strided conv) one
-BatchNorm took 272 ms forward + backward against 170 ms for the closed form below (AMD EPYC,
+BatchNorm took 320 ms forward + backward against 207 ms for the closed form below (AMD EPYC,
 2 threads; docs/benchmarks.md).
 
 With ``x_hat = (x - mean) * r``, ``r = 1 / sqrt(var + eps)`` and the batch statistics over the
