@@ -126,7 +126,8 @@ def main(argv=None):
         result["variants"][variant] = {
             "runs": rs, "median_step_s": median, "examples_per_s": batch / median, "speedup_vs_never": never / median,
             "first_step_loss": [r["first_step_loss"] for r in rs], "peak_rss_mb": max(r["peak_rss_mb"] for r in rs)}
-    lines = [f"# {result['cpu']}, {args.threads} threads, Keras backend {result['backend']} (TF {tf.__version__}); batch {batch} x {samples} x 2; "
+    lines = [f"# {result['cpu']}, {args.threads} threads, Keras backend {result['backend']} (TF {tf.__version__}); "
+             f"batch {batch} x {samples} x 2; "
              f"{args.repeats} processes per variant (alternating), {args.warmup} warm-up + {args.steps} timed steps "
              f"each; load {result['load_before']} -> {result['load_after']}", "",
              "| custom_gradients | median step s [min-max] | examples/s | speed-up vs never | peak RSS MB | "

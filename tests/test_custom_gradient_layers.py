@@ -99,8 +99,8 @@ def test_auto_uses_the_matmul_gradient_on_tensorflow_only():
 
 def test_conv_layer_kit(tmp_path):
     x = np.random.default_rng(1).normal(size=(2, 10, 3)).astype("float32")
-    kit.run_layer_test(audio_layers.Conv1D, {"filters": 4, "kernel_size": 3, "padding": "same", "gradient": "matmul"}, x,
-                       (2, 10, 4), tmp_path=tmp_path)
+    kit.run_layer_test(audio_layers.Conv1D, {"filters": 4, "kernel_size": 3, "padding": "same", "gradient": "matmul"},
+                       x, (2, 10, 4), tmp_path=tmp_path)
 
 
 @pytest.mark.parametrize("shape, axis", [((4, 9, 5), -1), ((3, 5, 4, 6), 1)])

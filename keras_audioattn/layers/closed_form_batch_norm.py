@@ -74,7 +74,7 @@ def batch_normalization_closed_form_gradient(x, mean, variance, gamma, beta, axi
 
 @keras.saving.register_keras_serializable(package=_PKG)
 class BatchNormalization(keras.layers.BatchNormalization):
-    """``keras.layers.BatchNormalization`` with the closed-form training gradient where it applies: a drop-in replacement.
+    """``keras.layers.BatchNormalization`` with the closed-form training gradient where it applies (drop-in).
 
     It keeps Keras' class name on purpose: a ``.keras`` file addresses each layer's weights by its
     class name, so models saved with ``keras.layers.BatchNormalization`` load into one built with

@@ -33,8 +33,8 @@ from __future__ import annotations
 import keras
 
 from keras_audioattn import preset_registry
-from keras_audioattn.layers.front_ends import PreEmphasis
 from keras_audioattn.layers import closed_form_batch_norm, matmul_gradient_conv
+from keras_audioattn.layers.front_ends import PreEmphasis
 from keras_audioattn.models.base import AudioModel, classproperty
 from keras_audioattn.validation import int_sequence, number, one_of, optional, positive_int
 
@@ -112,7 +112,8 @@ class RawWaveformASC(AudioModel):
     def __init__(self, num_classes=10, code_dim=64, num_channels=2, num_samples=None, sample_rate=48000,
                  pre_emphasis=0.97, first_filters=128, first_kernel=12, block_filters=PAPER_BLOCK_FILTERS,
                  kernel_size=3, pool_size=3, negative_slope=0.3, include_top=True,
-                 classifier_activation="softmax", bn_momentum=0.9, custom_gradients="auto", name="raw_waveform_asc", **kwargs):
+                 classifier_activation="softmax", bn_momentum=0.9, custom_gradients="auto", name="raw_waveform_asc",
+                 **kwargs):
         for value, argument in ((num_classes, "num_classes"), (code_dim, "code_dim"), (num_channels, "num_channels"),
                                 (sample_rate, "sample_rate"), (first_filters, "first_filters"),
                                 (first_kernel, "first_kernel"), (kernel_size, "kernel_size"),
