@@ -23,7 +23,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from keras_audioattn.layers.matmul_gradient_conv import as_tensor
+from keras_audioattn.layers.custom_gradients import as_tensor, hand_written_backward, upstream_gradient
 from keras_audioattn.validation import one_of
 
 _PKG = "keras_audioattn"
@@ -54,7 +54,7 @@ def batch_normalization_closed_form_gradient(x, mean, variance, gamma, beta, axi
     @ops.custom_gradient
     def normalize(x, mean, variance, gamma, beta):
         def grad(*args, upstream=None):
-            g = args[0] if upstream is None else upstream  # TF passes it positionally, JAX / torch by keyword
+            g = upstream_gradient(args, upstream)
             count = ops.cast(ops.size(g) // ops.shape(g)[axis], g.dtype)
             inverse_std = ops.rsqrt(variance + epsilon)
             centred = x - channel(mean)
@@ -68,7 +68,6 @@ def batch_normalization_closed_form_gradient(x, mean, variance, gamma, beta, axi
         y = ops.batch_normalization(x, mean, variance, axis=axis, offset=beta, scale=gamma, epsilon=epsilon)
         return y, grad
 
-    # tensors, not variables: TF's custom_gradient would otherwise want a gradient per captured variable
     return normalize(*(as_tensor(v) for v in (x, mean, variance, gamma, beta)))
 
 
@@ -103,10 +102,8 @@ class BatchNormalization(keras.layers.BatchNormalization):
 
     def uses_closed_form_gradient(self, training=True, mask=None):
         """Whether a call with ``training`` and ``mask`` takes the closed-form path (on the current backend)."""
-        if self.gradient == "native" or (self.gradient == "auto" and keras.backend.backend() != "tensorflow"):
-            return False
-        return bool(training and self.trainable and mask is None and self.center and self.scale
-                    and not self.renorm and not self.synchronized)
+        return bool(hand_written_backward(self.gradient) and training and self.trainable and mask is None
+                    and self.center and self.scale and not self.renorm and not self.synchronized)
 
     def call(self, inputs, training=None, mask=None):
         if not self.uses_closed_form_gradient(training, mask):

@@ -26,14 +26,10 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from keras_audioattn.layers.custom_gradients import as_tensor, hand_written_backward, upstream_gradient
 from keras_audioattn.validation import one_of
 
 _PKG = "keras_audioattn"
-
-
-def as_tensor(value):
-    """A tensor (``ops.convert_to_tensor`` returns a Keras variable unchanged; ``ops.copy`` reads it)."""
-    return ops.copy(value) if isinstance(value, keras.Variable) else ops.convert_to_tensor(value)
 GRADIENTS = ("auto", "matmul", "native")
 
 
@@ -83,7 +79,7 @@ def conv1d_same_matmul_gradient(x, kernel):
     @ops.custom_gradient
     def conv(x, kernel):
         def grad(*args, upstream=None):
-            g = args[0] if upstream is None else upstream  # TF passes it positionally, JAX / torch by keyword
+            g = upstream_gradient(args, upstream)
             reversed_kernel = ops.transpose(ops.flip(kernel, axis=0), (0, 2, 1))
             dx = ops.conv(g, reversed_kernel, strides=1, padding="same")
             half = (size - 1) // 2
@@ -92,7 +88,6 @@ def conv1d_same_matmul_gradient(x, kernel):
 
         return ops.conv(x, kernel, strides=1, padding="same"), grad
 
-    # tensors, not variables: TF's custom_gradient would otherwise want a gradient per captured variable
     return conv(as_tensor(x), as_tensor(kernel))
 
 
@@ -126,10 +121,9 @@ class Conv1D(keras.layers.Conv1D):
 
     def uses_matmul_gradient(self):
         """Whether this layer's backward pass is the matmul one (on the current backend)."""
-        if self.gradient == "native" or (self.gradient == "auto" and keras.backend.backend() != "tensorflow"):
-            return False
-        return (self.padding == "same" and tuple(self.strides) == (1,) and tuple(self.dilation_rate) == (1,)
-                and self.groups == 1 and self.kernel_size[0] % 2 == 1 and self.data_format == "channels_last")
+        return (hand_written_backward(self.gradient) and self.padding == "same" and tuple(self.strides) == (1,)
+                and tuple(self.dilation_rate) == (1,) and self.groups == 1 and self.kernel_size[0] % 2 == 1
+                and self.data_format == "channels_last")
 
     def call(self, inputs):
         if not self.uses_matmul_gradient():
