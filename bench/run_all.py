@@ -56,6 +56,8 @@ BENCHMARKS = {
     # names their code (AUDIOATTN_REFERENCE_DIR) and the harness (AUDIOATTN_REFERENCE_HARNESS).
     "side_by_side": ("side_by_side.py", ["--steps", "3", "--warmup", "2", "--out", "{out}/side_by_side.json"]),
     "asc_custom_gradients": ("asc_custom_gradients.py", ["--repeats", "3", "--out", "{out}/asc_custom_gradients.json"]),
+    "teacher_custom_gradients": ("custom_gradients.py", ["--model", "teacher", "--repeats", "4", "--steps", "4",
+                                                         "--out", "{out}/teacher_custom_gradients.json"]),
     "model_flops": ("model_flops.py", ["--out", "{out}/model_flops.json"]),
     "long_audio_memory": ("long_audio_memory.py", ["--short-minutes", "3", "--long-minutes", "180",
                                                    "--json", "{out}/long_audio_memory.json"]),

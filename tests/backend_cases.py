@@ -202,8 +202,8 @@ def other_layers(tmp):
 
 
 def custom_gradient_layers(tmp):
-    """keras_audioattn.layers.Conv1D and .BatchNormalization with their hand-written backward forced
-    on (``"auto"`` uses them on TensorFlow only): the fit step runs that backward on JAX / torch."""
+    """keras_audioattn.layers.Conv1D, .Conv2D and .BatchNormalization with their hand-written backward
+    forced on (``"auto"`` uses them on TensorFlow only): the fit step runs that backward on JAX / torch."""
     from keras_audioattn import layers as audio_layers
 
     def branch(s):
@@ -211,7 +211,11 @@ def custom_gradient_layers(tmp):
         x = audio_layers.Conv1D(4, 5, padding="same", use_bias=False, gradient="matmul")(x)
         return audio_layers.BatchNormalization(gradient="closed_form")(x)
 
-    return _composite("custom_gradient_layers", [_normal((3, 9, 2), 16)], {"conv_bn": branch})
+    def patch_branch(s):  # 9 x 2 patch values <= 20 filters: the patch-matrix kernel gradient
+        return audio_layers.Conv2D(20, 3, padding="same", activation="relu", gradient="matmul")(s[1])
+
+    return _composite("custom_gradient_layers", [_normal((3, 9, 2), 16), _normal((3, 6, 5, 2), 17)],
+                      {"conv_bn": branch, "conv2d": patch_branch})
 
 
 CASES = {

@@ -1,4 +1,4 @@
-"""audio_layers.Conv1D and audio_layers.BatchNormalization: Keras' forward pass, a hand-written backward.
+"""audio_layers.Conv1D, .Conv2D and .BatchNormalization: Keras' forward pass, a hand-written backward.
 
 The maths: the kernel-gradient taps against a NumPy loop over (example, time), and every
 gradient against the backend's own autodiff of ``keras.layers.Conv1D`` /
@@ -15,8 +15,12 @@ import keras
 from keras import ops
 
 from keras_audioattn import layers as audio_layers
-from keras_audioattn.layers.matmul_gradient_conv import _shifted_product, conv1d_same_matmul_gradient
-from keras_audioattn.models import RawWaveformASC
+from keras_audioattn.layers.matmul_gradient_conv import (
+    _shifted_product,
+    conv1d_same_matmul_gradient,
+    conv2d_same_patch_gradient,
+)
+from keras_audioattn.models import RawWaveformASC, VGGishTeacher
 from tests import kit
 
 
@@ -168,3 +172,105 @@ def test_raw_waveform_asc_is_the_same_model_with_and_without_custom_gradients():
     _assert_all_close(results[1][1:], results[0][1:], rtol=1e-4)
     with pytest.raises(ValueError, match="custom_gradients"):
         RawWaveformASC(custom_gradients="yes")
+
+
+# --- Conv2D: the patch-matrix kernel gradient ---------------------------------------------------
+def test_conv2d_kernel_gradient_is_the_patch_sum_of_a_numpy_loop():
+    import tensorflow as tf
+
+    rng = np.random.default_rng(7)
+    x, g = rng.normal(size=(2, 5, 4, 2)), rng.normal(size=(2, 5, 4, 3))
+    kernel = rng.normal(size=(3, 5, 2, 3))
+    padded = np.pad(x, [(0, 0), (1, 1), (2, 2), (0, 0)])
+    want = np.zeros(kernel.shape)
+    for b in range(2):
+        for h in range(5):
+            for w in range(4):
+                want += padded[b, h:h + 3, w:w + 5, :, None] * g[b, h, w]
+    kernel_t = tf.constant(kernel, tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(kernel_t)
+        y = conv2d_same_patch_gradient(tf.constant(x, tf.float32), kernel_t)
+        loss = tf.reduce_sum(y * g.astype("float32"))
+    np.testing.assert_allclose(np.asarray(tape.gradient(loss, kernel_t)), want, atol=1e-4)
+
+
+@pytest.mark.parametrize("kernel_size, shape, use_bias", [((3, 3), (3, 7, 5, 1), True), ((1, 1), (2, 4, 3, 2), True),
+                                                         ((3, 5), (2, 6, 4, 2), False), ((5, 3), (2, 1, 2, 1), True),
+                                                         ((3, 3), (1, 1, 1, 2), True)])
+def test_conv2d_output_is_conv2d_and_gradients_match_autodiff(kernel_size, shape, use_bias):
+    rng = np.random.default_rng(sum(shape))
+    x = rng.normal(size=shape).astype("float32")
+    upstream = rng.normal(size=shape[:3] + (30,)).astype("float32")
+    options = dict(padding="same", activation="relu", use_bias=use_bias)
+    native = keras.layers.Conv2D(30, kernel_size, **options)
+    custom = audio_layers.Conv2D(30, kernel_size, gradient="matmul", **options)
+    native.build(x.shape)
+    custom.build(x.shape)
+    custom.set_weights([w + 0.1 * rng.normal(size=w.shape).astype("float32") for w in native.get_weights()])
+    native.set_weights(custom.get_weights())
+    assert custom.uses_matmul_gradient()
+    want, got = _gradients(native, x, upstream), _gradients(custom, x, upstream)
+    np.testing.assert_array_equal(got[0], want[0])  # the forward pass is Conv2D's own
+    _assert_all_close(want[1:], got[1:], rtol=1e-5)
+
+
+def test_even_conv2d_kernel_is_refused_by_the_function():
+    with pytest.raises(ValueError, match="odd"):
+        conv2d_same_patch_gradient(ops.zeros((1, 4, 4, 1)), ops.zeros((2, 3, 1, 3)))
+
+
+@pytest.mark.parametrize("options, channels", [({}, 4), ({"strides": 2}, 1), ({"dilation_rate": 2}, 1),
+                                               ({"padding": "valid"}, 1), ({"kernel_size": 4}, 1),
+                                               ({"gradient": "native"}, 1)])
+def test_conv2d_falls_back_to_conv2d_outside_its_case(options, channels):
+    options = {"kernel_size": 3, "padding": "same", **options}
+    layer = audio_layers.Conv2D(12, **options)  # 4 channels: 3 x 3 x 4 = 36 patch values > 12 filters
+    x = np.random.default_rng(0).normal(size=(2, 8, 6, channels)).astype("float32")
+    native = keras.layers.Conv2D(12, **{k: v for k, v in options.items() if k != "gradient"})
+    native.build(x.shape)
+    layer.build(x.shape)
+    assert not layer.uses_matmul_gradient()
+    layer.set_weights(native.get_weights())
+    np.testing.assert_array_equal(np.asarray(layer(x)), np.asarray(native(x)))
+
+
+def test_conv2d_auto_uses_the_patch_gradient_on_tensorflow_only():
+    layer = audio_layers.Conv2D(16, 3, padding="same")
+    assert not layer.uses_matmul_gradient()  # not built: the input channels decide
+    layer.build((None, 8, 8, 1))
+    assert layer.uses_matmul_gradient() == (keras.backend.backend() == "tensorflow")
+    with pytest.raises(ValueError, match="gradient"):
+        audio_layers.Conv2D(4, 3, gradient="fast")
+
+
+def test_conv2d_layer_kit(tmp_path):
+    x = np.random.default_rng(1).normal(size=(2, 6, 5, 1)).astype("float32")
+    kit.run_layer_test(audio_layers.Conv2D, {"filters": 9, "kernel_size": 3, "padding": "same", "gradient": "matmul"},
+                       x, (2, 6, 5, 9), tmp_path=tmp_path)
+
+
+def test_vggish_teacher_is_the_same_model_with_and_without_custom_gradients():
+    import tensorflow as tf
+
+    config = dict(num_classes=3, blocks=((16,), (16, 24)), dense_units=(8,), num_mel_bins=8, include_front_end=False)
+    keras.utils.set_random_seed(5)
+    custom, native = VGGishTeacher(custom_gradients="always", **config), VGGishTeacher(custom_gradients="never",
+                                                                                         **config)
+    native.set_weights(custom.get_weights())
+    assert [layer.name for layer in custom.layers if getattr(layer, "uses_matmul_gradient", lambda: False)()] == [
+        "conv1"]  # 9 x 1 <= 16 filters; conv2_1 (9 x 16 > 16) and conv2_2 keep Conv2D's gradient
+    assert not any(getattr(layer, "uses_matmul_gradient", lambda: False)() for layer in native.layers)
+    x = np.random.default_rng(6).normal(size=(2, 12, 8)).astype("float32")
+    y = np.eye(3, dtype="float32")[[0, 2]]
+    results = []
+    for model in (custom, native):
+        with tf.GradientTape() as tape:
+            scores = model(x, training=True)
+            loss = keras.losses.binary_crossentropy(y, scores)
+        results.append([np.asarray(scores)] + [np.asarray(g) for g in tape.gradient(loss, model.trainable_variables)])
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    _assert_all_close(results[1][1:], results[0][1:], rtol=1e-5)
+    assert VGGishTeacher.from_config(custom.get_config()).get_config()["custom_gradients"] == "always"
+    with pytest.raises(ValueError, match="custom_gradients"):
+        VGGishTeacher(custom_gradients="yes", **config)

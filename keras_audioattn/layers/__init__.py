@@ -24,5 +24,10 @@ from keras_audioattn.layers.tag_attention import (  # noqa: E402,F401
 )
 from keras_audioattn.layers.clipped_lstm import ClippedLSTM, ClippedLSTMCell  # noqa: E402,F401
 from keras_audioattn.layers.closed_form_batch_norm import BatchNormalization  # noqa: E402,F401
-from keras_audioattn.layers.matmul_gradient_conv import Conv1D, conv1d_same_matmul_gradient  # noqa: E402,F401
+from keras_audioattn.layers.matmul_gradient_conv import (  # noqa: E402,F401
+    Conv1D,
+    Conv2D,
+    conv1d_same_matmul_gradient,
+    conv2d_same_patch_gradient,
+)
 from keras_audioattn.layers.spec_augment import SPEC_AUGMENT_POLICIES, SpecAugment  # noqa: E402,F401

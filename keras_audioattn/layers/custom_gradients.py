@@ -6,6 +6,16 @@ import keras
 from keras import ops
 
 
+#: A model's ``custom_gradients`` setting: its hand-written-backward layers get ``"auto"``, their
+#: own forced setting (``"always"``) or ``"native"`` (``"never"``); see :func:`layer_gradient`.
+CUSTOM_GRADIENTS = ("auto", "always", "never")
+
+
+def layer_gradient(custom_gradients, forced):
+    """A layer's ``gradient`` argument for a model's ``custom_gradients``; ``forced``: the layer's name for "on"."""
+    return {"auto": "auto", "always": forced, "never": "native"}[custom_gradients]
+
+
 def as_tensor(value):
     """A tensor (``ops.convert_to_tensor`` returns a Keras variable unchanged; ``ops.copy`` reads it).
 

@@ -1,4 +1,4 @@
-"""A Conv1D whose backward pass is a forward convolution and matrix products (same maths, faster on TF's CPU).
+"""Conv1D and Conv2D whose backward passes are convolutions and matrix products (same maths, faster on TF's CPU).
 
 Why: on TensorFlow's CPU kernels (oneDNN) the *backward* of a stride-1 "same" Conv1D is far slower
 than its forward. Profiled on one training step of the Jung et al. 2020 raw-waveform ASC (batch 24,
@@ -16,9 +16,21 @@ forward's speed:
   flattened ``x`` and ``g`` shifted by ``s`` rows, without the rows that the flat shift pairs
   across examples (:func:`_shifted_product`).
 
+The 2-D case (:class:`Conv2D`) is narrower: TF's 2-D backward runs near its forward's speed
+except for the *kernel* gradient of a layer with few input channels. In one training step of
+the Chang et al. 2020 VGGish teacher (batch 32, 998 x 64 log-mel, one input channel), the first
+conv's kernel gradient took 236 ms for 2.4 GFLOP, while the 256 -> 256 conv's took 475 ms for
+150 GFLOP (``docs/benchmarks.md``, "The VGGish teacher's step"). There the kernel gradient is one
+matrix product of the input's patches (im2col: ``(positions, kh * kw * channels)``) with the
+upstream gradient ``(positions, filters)``; the input gradient stays the backend's own
+transposed convolution. The patch matrix is built only where it is no larger than the layer's
+output (``kh * kw * channels <= filters``), so it costs less memory than the activation the
+step keeps anyway. Per-tap products for wide layers were measured too, and were slower than
+TF's own kernel gradient (same section), so wide layers keep it.
+
 The forward pass is ``keras.ops.conv`` unchanged, so outputs are bit-identical to
-``keras.layers.Conv1D``; gradients agree to float32 rounding (tested against the native gradient
-in ``tests/test_custom_gradient_layers.py``).
+``keras.layers.Conv1D`` / ``Conv2D``; gradients agree to float32 rounding (tested against the
+native gradient in ``tests/test_custom_gradient_layers.py``).
 """
 
 from __future__ import annotations
@@ -131,6 +143,94 @@ class Conv1D(keras.layers.Conv1D):
         outputs = conv1d_same_matmul_gradient(inputs, self.kernel)
         if self.use_bias:
             outputs = ops.add(outputs, ops.reshape(self.bias, (1, 1, self.filters)))
+        return outputs if self.activation is None else self.activation(outputs)
+
+    def get_config(self):
+        return {**super().get_config(), "gradient": self.gradient}
+
+
+def conv2d_same_patch_gradient(x, kernel):
+    """``keras.ops.conv(x, kernel, padding="same")`` (2-D, stride 1, odd kernel) with a patch-matrix kernel gradient.
+
+    Backward: ``dx`` is ``keras.ops.conv_transpose(g, kernel, padding="same")`` (the backend's own
+    input gradient); ``dkernel = patches(x)^T g`` with ``patches(x)[(b, h, w), (i, j, c)] =
+    x_padded[b, h + i, w + j, c]``, one matrix product.
+
+    Args:
+      x: ``(batch, height, width, channels)``.
+      kernel: ``(kh, kw, channels, filters)``, ``kh`` and ``kw`` odd.
+
+    Returns:
+      ``(batch, height, width, filters)``, identical to ``keras.ops.conv(x, kernel, padding="same")``.
+    """
+    kh, kw, channels, filters = kernel.shape
+    if kh % 2 != 1 or kw % 2 != 1:
+        raise ValueError(f"conv2d_same_patch_gradient: the kernel sizes must be odd (symmetric 'same' padding); "
+                         f"got a kernel of shape {tuple(kernel.shape)}")
+
+    @ops.custom_gradient
+    def conv(x, kernel):
+        def grad(*args, upstream=None):
+            g = upstream_gradient(args, upstream)
+            dx = ops.conv_transpose(g, kernel, strides=1, padding="same")
+            height, width = ops.shape(x)[1], ops.shape(x)[2]
+            padded = ops.pad(x, [[0, 0], [(kh - 1) // 2] * 2, [(kw - 1) // 2] * 2, [0, 0]])
+            patches = ops.stack([padded[:, i:i + height, j:j + width, :] for i in range(kh) for j in range(kw)],
+                                axis=-2)
+            patches = ops.reshape(patches, (-1, kh * kw * channels))
+            dkernel = ops.matmul(ops.transpose(patches), ops.reshape(g, (-1, filters)))
+            return dx, ops.reshape(dkernel, (kh, kw, channels, filters))
+
+        return ops.conv(x, kernel, strides=1, padding="same"), grad
+
+    return conv(as_tensor(x), as_tensor(kernel))
+
+
+@keras.saving.register_keras_serializable(package=_PKG)
+class Conv2D(keras.layers.Conv2D):
+    """``keras.layers.Conv2D`` with this module's patch-matrix kernel gradient where it applies: a drop-in.
+
+    Like :class:`Conv1D` it keeps Keras' class name, so ``.keras`` files saved with
+    ``keras.layers.Conv2D`` load into models built with it, and the other way round.
+
+    The custom backward applies to stride 1, dilation 1, one group, ``padding="same"``, odd
+    kernel sizes, ``channels_last`` and few input channels: ``kh * kw * channels <= filters``
+    (the patch matrix is then no larger than the layer's output). Any other configuration, a
+    wide layer included, uses ``Conv2D``'s own gradient, which was measured as fast or faster
+    there.
+
+    Args:
+      filters, kernel_size, **kwargs: as ``keras.layers.Conv2D``.
+      gradient: ``"auto"`` (default: the patch gradient on the TensorFlow backend, where it was
+        measured faster, the backend's own elsewhere), ``"matmul"`` (every backend) or
+        ``"native"`` (never).
+
+    Example:
+      >>> conv = Conv2D(64, 3, padding="same", activation="relu")
+      >>> conv(keras.ops.zeros((2, 100, 64, 1))).shape
+      (2, 100, 64, 64)
+    """
+
+    def __init__(self, filters, kernel_size, gradient="auto", **kwargs):
+        super().__init__(filters, kernel_size, **kwargs)
+        self.gradient = one_of(gradient, "gradient", GRADIENTS, type(self).__name__)
+
+    def uses_matmul_gradient(self, input_channels=None):
+        """Whether the backward pass is the patch one (on this backend; ``input_channels``: the built input's)."""
+        if input_channels is None:
+            input_channels = self.kernel.shape[2] if self.built else None
+        kh, kw = self.kernel_size
+        return (hand_written_backward(self.gradient) and self.padding == "same" and tuple(self.strides) == (1, 1)
+                and tuple(self.dilation_rate) == (1, 1) and self.groups == 1 and kh % 2 == 1 and kw % 2 == 1
+                and self.data_format == "channels_last" and input_channels is not None
+                and kh * kw * input_channels <= self.filters)
+
+    def call(self, inputs):
+        if not self.uses_matmul_gradient(inputs.shape[-1]):
+            return super().call(inputs)
+        outputs = conv2d_same_patch_gradient(inputs, self.kernel)
+        if self.use_bias:
+            outputs = ops.add(outputs, ops.reshape(self.bias, (1, 1, 1, self.filters)))
         return outputs if self.activation is None else self.activation(outputs)
 
     def get_config(self):

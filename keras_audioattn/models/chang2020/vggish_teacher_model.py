@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import keras
 
+from keras_audioattn.layers import matmul_gradient_conv
+from keras_audioattn.layers.custom_gradients import CUSTOM_GRADIENTS, layer_gradient
 from keras_audioattn.models._common import log_mel_input
 from keras_audioattn.models.base import AudioModel, seconds_as_samples, scores_head
 from keras_audioattn.models.chang2020.time_max_pooling_layer import TimeMaxPooling
@@ -69,6 +71,13 @@ class VGGishTeacher(AudioModel):
         off by default and in the preset).
       pooling: ``"time"`` (the system's head: max over time, flatten ``mel' x channels``) or
         ``"time_freq"`` (max over time and mel: ``channels`` features).
+      custom_gradients: ``"auto"`` (default) | ``"always"`` | ``"never"``: whether the convs
+        with few input channels (``conv1``: 9 x 1 patch values for 64 filters) compute their
+        kernel gradient as one patch-matrix product
+        (:class:`keras_audioattn.layers.Conv2D`); the wider convs keep the backend's own
+        gradient either way. Forward pass, weights and maths are ``Conv2D``'s. ``"auto"`` uses it
+        on the TensorFlow backend, where it made a training step faster (docs/benchmarks.md,
+        "The VGGish teacher's step"), and the backend's own gradient on JAX and torch.
       name: model name.
 
     Call: ``waveform (batch, samples)`` -> ``scores (batch, num_classes)`` tag probabilities.
@@ -88,7 +97,7 @@ class VGGishTeacher(AudioModel):
     def __init__(self, num_classes=8, blocks=PAPER_BLOCKS, dense_units=(2048, 128), num_mel_bins=64,
                  classifier_activation="sigmoid", include_top=True, include_front_end=True,
                  sample_rate=16000, num_samples=None, front_end=None, normalize_inputs=False,
-                 pooling="time", name="vggish_teacher", **kwargs):
+                 pooling="time", custom_gradients="auto", name="vggish_teacher", **kwargs):
         if include_top:
             num_classes = positive_int(num_classes, "num_classes", _OWNER)
         if not isinstance(blocks, (list, tuple)) or not blocks:
@@ -96,6 +105,8 @@ class VGGishTeacher(AudioModel):
         blocks = [list(int_sequence(block, "blocks", _OWNER)) for block in blocks]
         dense_units = list(int_sequence(dense_units, "dense_units", _OWNER, allow_empty=True))
         one_of(pooling, "pooling", POOLINGS, _OWNER)
+        one_of(custom_gradients, "custom_gradients", CUSTOM_GRADIENTS, _OWNER)
+        conv_gradient = layer_gradient(custom_gradients, "matmul")
         inputs, x = log_mel_input("chang2020_teacher", include_front_end, sample_rate, num_mel_bins, num_samples,
                                   front_end, normalize_inputs, owner=_OWNER)
         if num_mel_bins < 2 ** (len(blocks) - 1):
@@ -106,7 +117,8 @@ class VGGishTeacher(AudioModel):
         for i, block in enumerate(blocks, start=1):
             for j, filters in enumerate(block, start=1):
                 conv_name = f"conv{i}" if len(block) == 1 else f"conv{i}_{j}"
-                x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu", name=conv_name)(x)
+                x = matmul_gradient_conv.Conv2D(filters, 3, padding="same", activation="relu", gradient=conv_gradient,
+                                                name=conv_name)(x)
             if i < len(blocks):
                 x = keras.layers.MaxPooling2D(2, strides=2, name=f"pool{i}")(x)
         if pooling == "time":

@@ -34,6 +34,7 @@ import keras
 
 from keras_audioattn import preset_registry
 from keras_audioattn.layers import closed_form_batch_norm, matmul_gradient_conv
+from keras_audioattn.layers.custom_gradients import CUSTOM_GRADIENTS, layer_gradient
 from keras_audioattn.layers.front_ends import PreEmphasis
 from keras_audioattn.models.base import AudioModel, classproperty
 from keras_audioattn.validation import int_sequence, number, one_of, optional, positive_int
@@ -41,7 +42,6 @@ from keras_audioattn.validation import int_sequence, number, one_of, optional, p
 _PKG = "keras_audioattn"
 _OWNER = "RawWaveformASC"
 PAPER_BLOCK_FILTERS = (128,) * 7
-CUSTOM_GRADIENTS = ("auto", "always", "never")
 DEFAULT_PARAMETER_COUNT = 715_978  # RawWaveformASC().count_params()
 #: The family whose presets hold a RawWaveformASC (their ``asc`` configuration).
 JUNG2020_FAMILY = "jung2020"
@@ -142,8 +142,8 @@ class RawWaveformASC(AudioModel):
             return keras.layers.LeakyReLU(negative_slope=negative_slope, name=name)
 
         # Conv1D "same" and BatchNorm; only their backward pass differs (custom_gradients)
-        conv_gradient = {"auto": "auto", "always": "matmul", "never": "native"}[custom_gradients]
-        bn_gradient = {"auto": "auto", "always": "closed_form", "never": "native"}[custom_gradients]
+        conv_gradient = layer_gradient(custom_gradients, "matmul")
+        bn_gradient = layer_gradient(custom_gradients, "closed_form")
 
         def conv(filters, **options):
             return matmul_gradient_conv.Conv1D(filters, kernel_size, padding="same", gradient=conv_gradient, **options)
