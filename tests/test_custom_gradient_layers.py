@@ -43,6 +43,28 @@ def _assert_all_close(want, got, rtol):
         assert np.max(np.abs(a - b)) <= rtol * scale, f"item {i}: max |diff| {np.max(np.abs(a - b))} vs {scale}"
 
 
+def _scores_and_gradients(model, x, y, loss_function):
+    """A model's training-mode scores and the gradient of ``loss_function`` for every trainable variable (TF)."""
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        scores = model(x, training=True)
+        loss = loss_function(y, scores)
+    return [np.asarray(scores)] + [np.asarray(g) for g in tape.gradient(loss, model.trainable_variables)]
+
+
+def _assert_same_as_native(native, custom, x, upstream, rng, scale=1.0):
+    """Random weights in both layers; the forward pass bit-identical, the gradients within 1e-5."""
+    native.build(x.shape)
+    custom.build(x.shape)
+    custom.set_weights([w + scale * rng.normal(size=w.shape).astype("float32") for w in native.get_weights()])
+    native.set_weights(custom.get_weights())
+    assert custom.uses_matmul_gradient()
+    want, got = _gradients(native, x, upstream), _gradients(custom, x, upstream)
+    np.testing.assert_array_equal(got[0], want[0])  # the forward pass is Keras' own
+    _assert_all_close(want[1:], got[1:], rtol=1e-5)
+
+
 @pytest.mark.parametrize("shift", [-3, -2, -1, 0, 1, 2, 3])
 @pytest.mark.parametrize("time", [1, 2, 7])
 def test_kernel_gradient_taps_match_a_numpy_loop(shift, time):
@@ -65,14 +87,7 @@ def test_conv_output_is_conv1d_and_gradients_match_autodiff(kernel_size, time):
     upstream = rng.normal(size=(3, time, 6)).astype("float32")
     native = keras.layers.Conv1D(6, kernel_size, padding="same", activation="tanh")
     custom = audio_layers.Conv1D(6, kernel_size, padding="same", activation="tanh", gradient="matmul")
-    native.build(x.shape)
-    custom.build(x.shape)
-    custom.set_weights([w + rng.normal(size=w.shape).astype("float32") for w in native.get_weights()])
-    native.set_weights(custom.get_weights())
-    assert custom.uses_matmul_gradient()
-    want, got = _gradients(native, x, upstream), _gradients(custom, x, upstream)
-    np.testing.assert_array_equal(got[0], want[0])  # the forward pass is Conv1D's own
-    _assert_all_close(want[1:], got[1:], rtol=1e-5)
+    _assert_same_as_native(native, custom, x, upstream, rng)
 
 
 def test_even_kernel_is_refused_by_the_function():
@@ -149,8 +164,6 @@ def test_batch_norm_layer_kit(tmp_path):
 
 
 def test_raw_waveform_asc_is_the_same_model_with_and_without_custom_gradients():
-    import tensorflow as tf
-
     config = dict(num_classes=3, code_dim=6, sample_rate=16000, first_filters=8, first_kernel=4,
                   block_filters=(8, 12), num_samples=400)
     keras.utils.set_random_seed(3)
@@ -162,12 +175,7 @@ def test_raw_waveform_asc_is_the_same_model_with_and_without_custom_gradients():
     assert not any(getattr(layer, "uses_matmul_gradient", lambda: False)() for layer in native.layers)
     x = np.random.default_rng(4).normal(size=(3, 400, 2)).astype("float32")
     y = np.eye(3, dtype="float32")[[0, 1, 2]]
-    results = []
-    for model in (custom, native):
-        with tf.GradientTape() as tape:
-            scores = model(x, training=True)
-            loss = keras.losses.categorical_crossentropy(y, scores)
-        results.append([np.asarray(scores)] + [np.asarray(g) for g in tape.gradient(loss, model.trainable_variables)])
+    results = [_scores_and_gradients(model, x, y, keras.losses.categorical_crossentropy) for model in (custom, native)]
     np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-5, atol=1e-6)
     _assert_all_close(results[1][1:], results[0][1:], rtol=1e-4)
     with pytest.raises(ValueError, match="custom_gradients"):
@@ -205,14 +213,7 @@ def test_conv2d_output_is_conv2d_and_gradients_match_autodiff(kernel_size, shape
     options = dict(padding="same", activation="relu", use_bias=use_bias)
     native = keras.layers.Conv2D(30, kernel_size, **options)
     custom = audio_layers.Conv2D(30, kernel_size, gradient="matmul", **options)
-    native.build(x.shape)
-    custom.build(x.shape)
-    custom.set_weights([w + 0.1 * rng.normal(size=w.shape).astype("float32") for w in native.get_weights()])
-    native.set_weights(custom.get_weights())
-    assert custom.uses_matmul_gradient()
-    want, got = _gradients(native, x, upstream), _gradients(custom, x, upstream)
-    np.testing.assert_array_equal(got[0], want[0])  # the forward pass is Conv2D's own
-    _assert_all_close(want[1:], got[1:], rtol=1e-5)
+    _assert_same_as_native(native, custom, x, upstream, rng, scale=0.1)
 
 
 def test_even_conv2d_kernel_is_refused_by_the_function():
@@ -251,8 +252,6 @@ def test_conv2d_layer_kit(tmp_path):
 
 
 def test_vggish_teacher_is_the_same_model_with_and_without_custom_gradients():
-    import tensorflow as tf
-
     config = dict(num_classes=3, blocks=((16,), (16, 24)), dense_units=(8,), num_mel_bins=8, include_front_end=False)
     keras.utils.set_random_seed(5)
     custom, native = VGGishTeacher(custom_gradients="always", **config), VGGishTeacher(custom_gradients="never",
@@ -263,12 +262,7 @@ def test_vggish_teacher_is_the_same_model_with_and_without_custom_gradients():
     assert not any(getattr(layer, "uses_matmul_gradient", lambda: False)() for layer in native.layers)
     x = np.random.default_rng(6).normal(size=(2, 12, 8)).astype("float32")
     y = np.eye(3, dtype="float32")[[0, 2]]
-    results = []
-    for model in (custom, native):
-        with tf.GradientTape() as tape:
-            scores = model(x, training=True)
-            loss = keras.losses.binary_crossentropy(y, scores)
-        results.append([np.asarray(scores)] + [np.asarray(g) for g in tape.gradient(loss, model.trainable_variables)])
+    results = [_scores_and_gradients(model, x, y, keras.losses.binary_crossentropy) for model in (custom, native)]
     np.testing.assert_array_equal(results[0][0], results[1][0])
     _assert_all_close(results[1][1:], results[0][1:], rtol=1e-5)
     assert VGGishTeacher.from_config(custom.get_config()).get_config()["custom_gradients"] == "always"

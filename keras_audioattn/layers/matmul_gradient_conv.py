@@ -73,6 +73,20 @@ def _shifted_product(x, g, shift):
     return whole - crossing
 
 
+def _odd_kernel(kernel, spatial, function):
+    """ValueError naming ``function`` unless the ``spatial`` kernel sizes are odd (symmetric "same" padding)."""
+    if any(size % 2 != 1 for size in kernel.shape[:spatial]):
+        raise ValueError(f"{function}: the kernel size must be odd (symmetric 'same' padding); "
+                         f"got a kernel of shape {tuple(kernel.shape)}")
+
+
+def _bias_and_activation(layer, outputs):
+    """What ``keras.layers.ConvND.call`` does after the convolution (channels last)."""
+    if layer.use_bias:
+        outputs = ops.add(outputs, ops.reshape(layer.bias, (1,) * (len(outputs.shape) - 1) + (layer.filters,)))
+    return outputs if layer.activation is None else layer.activation(outputs)
+
+
 def conv1d_same_matmul_gradient(x, kernel):
     """``keras.ops.conv(x, kernel, padding="same")`` (stride 1, channels last, odd kernel) with the gradient above.
 
@@ -84,9 +98,7 @@ def conv1d_same_matmul_gradient(x, kernel):
       ``(batch, time, filters)``, identical to ``keras.ops.conv(x, kernel, padding="same")``.
     """
     size = kernel.shape[0]
-    if size % 2 != 1:
-        raise ValueError(f"conv1d_same_matmul_gradient: the kernel size must be odd (symmetric 'same' padding); "
-                         f"got a kernel of shape {tuple(kernel.shape)}")
+    _odd_kernel(kernel, 1, "conv1d_same_matmul_gradient")
 
     @ops.custom_gradient
     def conv(x, kernel):
@@ -140,10 +152,7 @@ class Conv1D(keras.layers.Conv1D):
     def call(self, inputs):
         if not self.uses_matmul_gradient():
             return super().call(inputs)
-        outputs = conv1d_same_matmul_gradient(inputs, self.kernel)
-        if self.use_bias:
-            outputs = ops.add(outputs, ops.reshape(self.bias, (1, 1, self.filters)))
-        return outputs if self.activation is None else self.activation(outputs)
+        return _bias_and_activation(self, conv1d_same_matmul_gradient(inputs, self.kernel))
 
     def get_config(self):
         return {**super().get_config(), "gradient": self.gradient}
@@ -164,9 +173,7 @@ def conv2d_same_patch_gradient(x, kernel):
       ``(batch, height, width, filters)``, identical to ``keras.ops.conv(x, kernel, padding="same")``.
     """
     kh, kw, channels, filters = kernel.shape
-    if kh % 2 != 1 or kw % 2 != 1:
-        raise ValueError(f"conv2d_same_patch_gradient: the kernel sizes must be odd (symmetric 'same' padding); "
-                         f"got a kernel of shape {tuple(kernel.shape)}")
+    _odd_kernel(kernel, 2, "conv2d_same_patch_gradient")
 
     @ops.custom_gradient
     def conv(x, kernel):
@@ -228,10 +235,7 @@ class Conv2D(keras.layers.Conv2D):
     def call(self, inputs):
         if not self.uses_matmul_gradient(inputs.shape[-1]):
             return super().call(inputs)
-        outputs = conv2d_same_patch_gradient(inputs, self.kernel)
-        if self.use_bias:
-            outputs = ops.add(outputs, ops.reshape(self.bias, (1, 1, 1, self.filters)))
-        return outputs if self.activation is None else self.activation(outputs)
+        return _bias_and_activation(self, conv2d_same_patch_gradient(inputs, self.kernel))
 
     def get_config(self):
         return {**super().get_config(), "gradient": self.gradient}
