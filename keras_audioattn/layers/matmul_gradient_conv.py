@@ -80,6 +80,17 @@ def _odd_kernel(kernel, spatial, function):
                          f"got a kernel of shape {tuple(kernel.shape)}")
 
 
+def _plain_same_conv(layer):
+    """Whether ``layer`` (Conv1D / Conv2D) selects its hand-written backward and is a case it covers.
+
+    That is stride 1, dilation 1, one group, ``padding="same"``, odd kernel sizes and channels last.
+    """
+    rank = len(layer.kernel_size)
+    return (hand_written_backward(layer.gradient) and layer.padding == "same" and tuple(layer.strides) == (1,) * rank
+            and tuple(layer.dilation_rate) == (1,) * rank and layer.groups == 1
+            and all(size % 2 == 1 for size in layer.kernel_size) and layer.data_format == "channels_last")
+
+
 def _bias_and_activation(layer, outputs):
     """What ``keras.layers.ConvND.call`` does after the convolution (channels last)."""
     if layer.use_bias:
@@ -145,9 +156,7 @@ class Conv1D(keras.layers.Conv1D):
 
     def uses_matmul_gradient(self):
         """Whether this layer's backward pass is the matmul one (on the current backend)."""
-        return (hand_written_backward(self.gradient) and self.padding == "same" and tuple(self.strides) == (1,)
-                and tuple(self.dilation_rate) == (1,) and self.groups == 1 and self.kernel_size[0] % 2 == 1
-                and self.data_format == "channels_last")
+        return _plain_same_conv(self)
 
     def call(self, inputs):
         if not self.uses_matmul_gradient():
@@ -227,10 +236,7 @@ class Conv2D(keras.layers.Conv2D):
         if input_channels is None:
             input_channels = self.kernel.shape[2] if self.built else None
         kh, kw = self.kernel_size
-        return (hand_written_backward(self.gradient) and self.padding == "same" and tuple(self.strides) == (1, 1)
-                and tuple(self.dilation_rate) == (1, 1) and self.groups == 1 and kh % 2 == 1 and kw % 2 == 1
-                and self.data_format == "channels_last" and input_channels is not None
-                and kh * kw * input_channels <= self.filters)
+        return _plain_same_conv(self) and input_channels is not None and kh * kw * input_channels <= self.filters
 
     def call(self, inputs):
         if not self.uses_matmul_gradient(inputs.shape[-1]):
