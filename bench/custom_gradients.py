@@ -3,7 +3,10 @@
 ``--model asc``: RawWaveformASC, ``custom_gradients="never"`` (Keras' Conv1D and
 BatchNormalization gradients) against ``"always"`` (:class:`keras_audioattn.layers.Conv1D`,
 :class:`keras_audioattn.layers.BatchNormalization`) and, to split the two, the convolutions alone
-(``conv_only``: matmul convs, Keras BatchNorms); the paper's batch and input (24 x 240 000 x 2,
+(``conv_only``: matmul convs, Keras BatchNorms) and the batch statistics alone
+(``keras_moments``: ``"always"``, but the BatchNorms' batch statistics by ``ops.moments``
+instead of :func:`~keras_audioattn.layers.closed_form_batch_norm.channel_moments`, the layer's
+forward pass before 2026-12-03); the paper's batch and input (24 x 240 000 x 2,
 10 classes, Adam with AMSGrad at 1e-4, categorical cross-entropy).
 ``--model teacher``: VGGishTeacher, ``"never"`` against ``"always"``
 (:class:`keras_audioattn.layers.Conv2D`'s patch-matrix kernel gradient in ``conv1``); batch 32 x
@@ -14,12 +17,15 @@ that backend; XLA's default on JAX), the Keras backend of ``KERAS_BACKEND``, the
 thresholds of ``bench/side_by_side.py``. Each variant runs in its own process (a fresh heap:
 three models of this size in one process slowed each other), the variants alternating,
 ``--repeats`` processes each: ``--warmup`` steps, then ``--steps`` timed ``train_on_batch`` calls.
-Reported: the median step over a variant's processes, examples/s, the speed-up against
-``never``, peak RSS, and the first step's loss (same seed, weights and data: the same maths
-gives the same loss).
+``--variants`` picks some (the first is the baseline of the speed-ups; default: every
+variant but ``keras_moments``, ``never`` first). Reported: the median step over a variant's
+processes, examples/s, the speed-up against the baseline, peak RSS, and the first step's loss
+(same seed, weights and data: the same maths gives the same loss).
 
     python bench/custom_gradients.py --model asc --repeats 3 --out bench/results/asc_custom_gradients.json
     python bench/custom_gradients.py --model teacher --repeats 4 --out bench/results/teacher_custom_gradients.json
+    python bench/custom_gradients.py --model asc --variants keras_moments always --repeats 4 --steps 4 \
+        --out bench/results/asc_channel_moments.json
 
 Writes ``--out`` and a ``.txt`` table beside it atomically.
 """
@@ -41,7 +47,8 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 from bench.backend_speed import cpu_model, write_report  # noqa: E402
 
-VARIANTS = {"asc": ("never", "conv_only", "always"), "teacher": ("never", "always")}
+VARIANTS = {"asc": ("never", "conv_only", "always", "keras_moments"), "teacher": ("never", "always")}
+DEFAULT_VARIANTS = {"asc": ("never", "conv_only", "always"), "teacher": ("never", "always")}
 # (batch, input shape) at the paper's size and --small
 SHAPES = {"asc": ((24, (240000, 2)), (2, (26244, 2))), "teacher": ((32, (998, 64)), (2, (96, 64)))}
 
@@ -64,6 +71,14 @@ def _model(name, variant, shape, small):
         for layer in model.layers:
             if isinstance(layer, audio_layers.BatchNormalization):
                 layer.gradient = "native"
+    if variant == "keras_moments":  # this process only: the statistics by the backend's reductions
+        from keras_audioattn.layers import closed_form_batch_norm
+
+        def keras_moments(x, axis):
+            axis = axis % len(x.shape)
+            return keras.ops.moments(x, axes=tuple(a for a in range(len(x.shape)) if a != axis))
+
+        closed_form_batch_norm.channel_moments = keras_moments
     model.compile(optimizer=keras.optimizers.Adam(1e-4, amsgrad=True), loss="categorical_crossentropy")
     return model
 
@@ -99,6 +114,8 @@ def worker(name, variant, batch, shape, small, warmup, steps, threads):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", choices=tuple(VARIANTS), default="asc")
+    parser.add_argument("--variants", nargs="+", default=None,
+                        help="variants to run, the first the baseline (default: %s)" % DEFAULT_VARIANTS)
     parser.add_argument("--repeats", type=int, default=2, help="processes per variant, variants alternating")
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=2)
@@ -109,6 +126,11 @@ def main(argv=None):
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     batch, shape = SHAPES[args.model][1 if args.small else 0]
+    variants = tuple(args.variants or DEFAULT_VARIANTS[args.model])
+    unknown = [v for v in variants if v not in VARIANTS[args.model]]
+    if unknown or len(set(variants)) != len(variants):
+        parser.error(f"--variants {' '.join(variants)}: each once, from {', '.join(VARIANTS[args.model])} "
+                     f"for --model {args.model}")
     if args.worker:
         result = worker(args.model, args.worker, batch, shape, args.small, args.warmup, args.steps, args.threads)
         with open(args.out, "w", encoding="utf-8") as f:  # the parent's temporary file
@@ -118,11 +140,11 @@ def main(argv=None):
     env = dict(os.environ)
     if args.malloc_threshold:
         env.update(MALLOC_MMAP_THRESHOLD_=str(args.malloc_threshold), MALLOC_TRIM_THRESHOLD_=str(args.malloc_threshold))
-    runs = {v: [] for v in VARIANTS[args.model]}
+    runs = {v: [] for v in variants}
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         for repeat in range(args.repeats):
-            for variant in VARIANTS[args.model]:
+            for variant in variants:
                 path = os.path.join(tmp, f"{variant}_{repeat}.json")
                 command = [sys.executable, os.path.abspath(__file__), "--model", args.model, "--worker", variant,
                            "--out", path,
@@ -137,27 +159,29 @@ def main(argv=None):
         "cpu": cpu_model(), "threads": args.threads, "malloc_threshold": args.malloc_threshold,
         "model": args.model, "batch": batch, "input_shape": list(shape), "repeats": args.repeats,
         "steps": args.steps, "warmup": args.warmup,
-        "small": args.small, "tensorflow": tf.__version__, "backend": runs["never"][0]["backend"],
+        "small": args.small, "tensorflow": tf.__version__, "backend": runs[variants[0]][0]["backend"],
+        "baseline": variants[0],
         "load_before": [round(v, 2) for v in load_before], "load_after": [round(v, 2) for v in os.getloadavg()],
         "variants": {},
     }
-    never = statistics.median(t for r in runs["never"] for t in r["step_s"])
+    baseline = statistics.median(t for r in runs[variants[0]] for t in r["step_s"])
     for variant, rs in runs.items():
         steps = [t for r in rs for t in r["step_s"]]
         median = statistics.median(steps)
         result["variants"][variant] = {
-            "runs": rs, "median_step_s": median, "examples_per_s": batch / median, "speedup_vs_never": never / median,
+            "runs": rs, "median_step_s": median, "examples_per_s": batch / median,
+            "speedup_vs_baseline": baseline / median,
             "first_step_loss": [r["first_step_loss"] for r in rs], "peak_rss_mb": max(r["peak_rss_mb"] for r in rs)}
     lines = [f"# {result['cpu']}, {args.threads} threads, Keras backend {result['backend']} (TF {tf.__version__}); "
              f"{args.model}, batch {batch} x {' x '.join(map(str, shape))}; "
              f"{args.repeats} processes per variant (alternating), {args.warmup} warm-up + {args.steps} timed steps "
              f"each; load {result['load_before']} -> {result['load_after']}", "",
-             "| custom_gradients | median step s [min-max] | examples/s | speed-up vs never | peak RSS MB | "
+             f"| variant | median step s [min-max] | examples/s | speed-up vs {variants[0]} | peak RSS MB | "
              "first-step loss |", "|---|---|---|---|---|---|"]
     for v, r in result["variants"].items():
         steps = [t for run in r["runs"] for t in run["step_s"]]
         lines.append(f"| {v} | {r['median_step_s']:.3f} [{min(steps):.3f}-{max(steps):.3f}] | "
-                     f"{r['examples_per_s']:.2f} | {r['speedup_vs_never']:.2f}x | {r['peak_rss_mb']:.0f} | "
+                     f"{r['examples_per_s']:.2f} | {r['speedup_vs_baseline']:.2f}x | {r['peak_rss_mb']:.0f} | "
                      f"{r['first_step_loss'][0]:.6f} |")
     write_report(args.out, result, lines)
 
